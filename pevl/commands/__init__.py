@@ -1,0 +1,1 @@
+"""Subcommands of `pevl`; see pevl/cli.py."""

@@ -1,0 +1,77 @@
+"""Where each stage writes, derived from its inputs and the hash of the config it depends on.
+
+A stage's folder name carries the hash of its own config section chained with the hash of its
+input stage, so changing the pose config moves poses, shards and training to new folders while
+index and decoded clips are reused. Every stage folder holds `config.yaml` (the resolved config
+it was made with) and a `_COMPLETE` marker written last.
+"""
+
+from pathlib import Path
+
+from schemas import PipelineConfig, config_hash
+
+
+def work_dir(cfg: PipelineConfig) -> Path:
+    """The run's work dir, absolute."""
+    return Path(cfg.work_dir).expanduser().resolve()
+
+
+def dataset_root(cfg: PipelineConfig) -> Path:
+    """The raw dataset root, absolute."""
+    return Path(cfg.dataset.root).expanduser().resolve()
+
+
+def index_hash(cfg: PipelineConfig) -> str:
+    """Hash of what the clip index depends on: the dataset name and its resolved root."""
+    return config_hash({"name": cfg.dataset.name, "root": str(dataset_root(cfg))})
+
+
+def decode_hash(cfg: PipelineConfig) -> str:
+    """Hash of the decoded clips: index + decode config."""
+    return config_hash(cfg.decode.model_dump(exclude={"workers"}), index_hash(cfg))
+
+
+def poses_hash(cfg: PipelineConfig) -> str:
+    """Hash of the poses: decoded clips + pose config."""
+    return config_hash(cfg.poses.model_dump(exclude={"workers"}), decode_hash(cfg))
+
+
+def shards_hash(cfg: PipelineConfig) -> str:
+    """Hash of the shards: poses + shard config."""
+    return config_hash(cfg.shards, poses_hash(cfg))
+
+
+def train_hash(cfg: PipelineConfig) -> str:
+    """Hash of a training run: shards + model + train config + seed."""
+    train = cfg.train.model_dump(exclude={"num_workers"})
+    return config_hash(cfg.model, train, cfg.seed, shards_hash(cfg))
+
+
+def index_dir(cfg: PipelineConfig) -> Path:
+    """index/: clips.parquet, classes.json, rejects.parquet."""
+    return work_dir(cfg) / "index"
+
+
+def decode_dir(cfg: PipelineConfig) -> Path:
+    """decoded/<hash>/: one compact file per clip."""
+    return work_dir(cfg) / "decoded" / decode_hash(cfg)
+
+
+def poses_dir(cfg: PipelineConfig) -> Path:
+    """poses/<hash>/: one keypoint array per clip."""
+    return work_dir(cfg) / "poses" / poses_hash(cfg)
+
+
+def shards_dir(cfg: PipelineConfig) -> Path:
+    """shards/<hash>/: <split>/<dataset>-<split>-%06d.tar, manifest.parquet, sizes.json."""
+    return work_dir(cfg) / "shards" / shards_hash(cfg)
+
+
+def train_dir(cfg: PipelineConfig) -> Path:
+    """runs/<hash>/: checkpoints and evaluation outputs of one training config."""
+    return work_dir(cfg) / "runs" / train_hash(cfg)
+
+
+def state_dir() -> Path:
+    """Project state for local services (Prefect home, MLflow db, logs): ./.pevl."""
+    return Path(".pevl").resolve()

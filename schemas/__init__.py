@@ -1,0 +1,24 @@
+"""Typed configs and records shared by every stage. Imports no torch and no prefect."""
+
+from schemas.data import (
+    DatasetConfig,
+    DecodeConfig,
+    GroundTruthNoise,
+    PoseConfig,
+    RtmlibConfig,
+    ShardConfig,
+    SynthConfig,
+)
+from schemas.loading import ConfigError, apply_overrides, config_hash, flatten, load_config, save_config
+from schemas.model import AdapterConfig, ModelConfig, SGMCConfig, UCMRConfig
+from schemas.pipeline import PipelineConfig
+from schemas.records import ClassText, ClipRecord, RejectRecord, SampleMeta, StageResult
+from schemas.train import GridConfig, GridRun, GridSpec, OrchestrationConfig, TrackingConfig, TrainConfig
+
+__all__ = [
+    "AdapterConfig", "ClassText", "ClipRecord", "ConfigError", "DatasetConfig", "DecodeConfig",
+    "GridConfig", "GridRun", "GridSpec", "GroundTruthNoise", "ModelConfig", "OrchestrationConfig",
+    "PipelineConfig", "PoseConfig", "RejectRecord", "RtmlibConfig", "SGMCConfig", "SampleMeta",
+    "ShardConfig", "StageResult", "SynthConfig", "TrackingConfig", "TrainConfig", "UCMRConfig",
+    "apply_overrides", "config_hash", "flatten", "load_config", "save_config",
+]
