@@ -41,9 +41,15 @@ def shards_hash(cfg: PipelineConfig) -> str:
     return config_hash(cfg.shards, poses_hash(cfg))
 
 
+# Train fields that change neither the trained weights nor the val metrics (loader speed,
+# logging, which checkpoint or views the evaluate stage uses).
+TRAIN_FIELDS_NOT_HASHED = {"num_workers", "threads", "pin_memory", "log_every", "resume", "eval_batch_size",
+                           "eval_clips", "eval_crops", "test_checkpoint"}
+
+
 def train_hash(cfg: PipelineConfig) -> str:
     """Hash of a training run: shards + model + train config + seed."""
-    train = cfg.train.model_dump(exclude={"num_workers"})
+    train = cfg.train.model_dump(exclude=TRAIN_FIELDS_NOT_HASHED)
     return config_hash(cfg.model, train, cfg.seed, shards_hash(cfg))
 
 
@@ -70,6 +76,11 @@ def shards_dir(cfg: PipelineConfig) -> Path:
 def train_dir(cfg: PipelineConfig) -> Path:
     """runs/<hash>/: checkpoints and evaluation outputs of one training config."""
     return work_dir(cfg) / "runs" / train_hash(cfg)
+
+
+def grid_dir(cfg: PipelineConfig, spec: dict) -> Path:
+    """grids/<hash>/: comparison table and chart of one grid file over one base config."""
+    return work_dir(cfg) / "grids" / config_hash(spec, cfg.grid.seeds, train_hash(cfg))
 
 
 def state_dir() -> Path:

@@ -4,6 +4,7 @@ from schemas.data import (
     DatasetConfig,
     DecodeConfig,
     GroundTruthNoise,
+    MainPersonConfig,
     PoseConfig,
     RtmlibConfig,
     ShardConfig,
@@ -12,12 +13,20 @@ from schemas.data import (
 from schemas.loading import ConfigError, apply_overrides, config_hash, flatten, load_config, save_config
 from schemas.model import AdapterConfig, ModelConfig, SGMCConfig, UCMRConfig
 from schemas.pipeline import PipelineConfig
-from schemas.records import ClassText, ClipRecord, RejectRecord, SampleMeta, StageResult
+from schemas.records import (
+    ClassText,
+    ClipRecord,
+    DecodedClip,
+    ManifestRow,
+    RejectRecord,
+    SampleMeta,
+    StageResult,
+)
 from schemas.train import GridConfig, GridRun, GridSpec, OrchestrationConfig, TrackingConfig, TrainConfig
 
 __all__ = [
-    "AdapterConfig", "ClassText", "ClipRecord", "ConfigError", "DatasetConfig", "DecodeConfig",
-    "GridConfig", "GridRun", "GridSpec", "GroundTruthNoise", "ModelConfig", "OrchestrationConfig",
+    "AdapterConfig", "ClassText", "ClipRecord", "ConfigError", "DatasetConfig", "DecodeConfig", "DecodedClip",
+    "GridConfig", "GridRun", "GridSpec", "GroundTruthNoise", "MainPersonConfig", "ManifestRow", "ModelConfig", "OrchestrationConfig",
     "PipelineConfig", "PoseConfig", "RejectRecord", "RtmlibConfig", "SGMCConfig", "SampleMeta",
     "ShardConfig", "StageResult", "SynthConfig", "TrackingConfig", "TrainConfig", "UCMRConfig",
     "apply_overrides", "config_hash", "flatten", "load_config", "save_config",

@@ -10,14 +10,27 @@ DatasetName = Literal["synthdive", "diving48", "finegym99", "finegym288", "haa50
 
 
 class SynthConfig(Strict):
-    """How SynthDive is generated when the dataset is `synthdive` and its root is empty."""
+    """How SynthDive is generated when the dataset is `synthdive` (see pevl.synth.ensure_synthdive)."""
 
-    clips_per_class: int = Field(4, ge=1, description="clips rendered per class (split over train/test)")
-    seed: int = 0
-    width: int = Field(320, ge=32)
-    height: int = Field(240, ge=32)
-    test_fraction: float = Field(0.25, gt=0.0, lt=1.0)
+    clips_per_class: int = Field(
+        4, ge=2, description="clips rendered per class, split over train/test (>= 2: every class in both)"
+    )
+    seed: int = Field(0, description="same seed, same annotations, keypoints and videos")
+    width: int = Field(320, ge=32, description="video width in pixels, even")
+    height: int = Field(240, ge=32, description="video height in pixels, even")
+    test_fraction: float = Field(0.25, gt=0.0, lt=1.0, description="share of each class in the test split")
     workers: int = Field(0, ge=0, description="render processes; 0 = all cores")
+    classes: list[int] | None = Field(
+        None, description="render only these labels (quick runs, tests); null = all 48 Diving48 classes"
+    )
+
+    @model_validator(mode="after")
+    def _size_and_classes(self) -> "SynthConfig":
+        if self.classes is not None and (not self.classes or not all(0 <= c < 48 for c in self.classes)):
+            raise ValueError(f"classes must be labels in [0, 48), got {self.classes}")
+        if self.width % 2 or self.height % 2:
+            raise ValueError(f"width and height must be even (video codec), got {self.width}x{self.height}")
+        return self
 
 
 class DatasetConfig(Strict):
@@ -33,9 +46,16 @@ class DecodeConfig(Strict):
 
     frames: int = Field(16, ge=2, description="T_store: frames sampled uniformly over each clip")
     short_side: int = Field(128, ge=16, description="S: frames are resized so the short side is S")
-    codec: Literal["mp4v", "h264", "mjpeg", "jpeg"] = "mp4v"
-    jpeg_quality: int = Field(90, ge=10, le=100)
+    codec: Literal["mp4v", "h264", "mjpeg"] = Field(
+        "mp4v",
+        description="stored clip codec, always in an .mp4 container: mp4v and mjpeg through OpenCV, "
+        "h264 through PyAV's libx264 (see benchmarks/bench_decode.py for the measured trade-off)",
+    )
+    h264_crf: int = Field(23, ge=0, le=51, description="libx264 constant rate factor (codec h264)")
     min_frames: int = Field(2, ge=1, description="clips with fewer source frames are rejected")
+    seek_after: int = Field(
+        300, ge=0, description="seek (instead of decoding from frame 0) when a clip starts after this frame"
+    )
     workers: int = Field(0, ge=0, description="decode processes; 0 = all cores")
 
 
@@ -51,9 +71,18 @@ class RtmlibConfig(Strict):
         "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
         "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip"
     )
-    det_input_size: tuple[int, int] = (640, 640)
-    pose_input_size: tuple[int, int] = (192, 256)
-    device: Literal["cpu", "cuda"] = "cpu"
+    det_input_size: tuple[int, int] = Field((640, 640), description="detector input (height, width)")
+    pose_input_size: tuple[int, int] = Field(
+        (192, 256), description="RTMPose input (width, height); RTMO uses det_input_size"
+    )
+    device: Literal["cpu", "cuda"] = Field("cpu", description="onnxruntime CPU or CUDA execution provider")
+    score_thr: float = Field(
+        0.7, ge=0.0, le=1.0, description="RTMO person score threshold (YOLOX end2end uses rtmlib's own 0.3)"
+    )
+    download: bool = Field(
+        True, description="fetch a hub model missing from rtmlib's cache (connected machines only)"
+    )
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads per session; 0 = its default")
 
 
 class GroundTruthNoise(Strict):
@@ -65,12 +94,22 @@ class GroundTruthNoise(Strict):
     seed: int = 0
 
 
+class MainPersonConfig(Strict):
+    """Main-person tracking across a clip's frames (rtmlib backend)."""
+
+    min_iou: float = Field(0.1, ge=0.0, le=1.0, description="box IoU with the last match that links a detection")
+    max_jump: float = Field(
+        1.0, gt=0.0, description="keypoint displacement that still links, in diagonals of the last box"
+    )
+
+
 class PoseConfig(Strict):
     """Poses stage: 2D keypoints of the main person in every stored frame."""
 
     backend: Literal["rtmlib", "ground_truth"] = "rtmlib"
     rtmlib: RtmlibConfig = RtmlibConfig()
     ground_truth: GroundTruthNoise = GroundTruthNoise()
+    main_person: MainPersonConfig = MainPersonConfig()
     workers: int = Field(0, ge=0, description="pose processes; 0 = all cores")
 
     @model_validator(mode="after")

@@ -73,3 +73,36 @@ class StageResult(Strict):
     metrics: dict[str, float] = {}
     info: dict[str, str] = Field({}, description="e.g. MLflow run ids, checkpoint paths")
     seconds: float = 0.0
+
+
+class DecodedClip(Strict):
+    """The decode stage's record of one stored clip (decoded/<hash>/clips/<key>.json)."""
+
+    key: str = Field(description="sanitised clip id: letters, digits, '_' and '-' only")
+    clip_id: str
+    dataset: str
+    split: Split
+    label: int = Field(ge=0)
+    source: str
+    frame_indices: list[int] = Field(description="source frame index of each stored frame")
+    fps: float = Field(gt=0.0, description="the source video's frame rate")
+    height: int = Field(gt=0, description="stored frame height")
+    width: int = Field(gt=0, description="stored frame width")
+    source_width: int = Field(gt=0)
+    source_height: int = Field(gt=0)
+    codec: str
+
+
+class ManifestRow(Strict):
+    """One row of shards/<hash>/manifest.parquet: where a sample lives."""
+
+    key: str
+    clip_id: str
+    dataset: str
+    split: Split
+    label: int = Field(ge=0)
+    shard: str = Field(description="tar path relative to the shards folder")
+    num_frames: int = Field(gt=0)
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    num_joints: int = Field(gt=0)

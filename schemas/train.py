@@ -2,35 +2,67 @@
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.base import Strict
 
 
 class TrainConfig(Strict):
-    """Optimisation and loader settings of `pevl train`."""
+    """Optimisation, loader and evaluation settings of `pevl train` / `pevl evaluate`."""
 
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(16, ge=1, description="per process")
-    lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.05, ge=0.0)
-    warmup_epochs: float = Field(1.0, ge=0.0)
-    grad_clip: float = Field(1.0, ge=0.0, description="0 disables clipping")
-    grad_accum: int = Field(1, ge=1)
-    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"
+    batch_size: int = Field(16, ge=1, description="clips per process per micro-batch")
+    eval_batch_size: int | None = Field(None, ge=1, description="default: batch_size")
+    lr: float = Field(1e-3, gt=0.0, description="peak learning rate of AdamW")
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine floor, as a fraction of lr")
+    weight_decay: float = Field(0.05, ge=0.0, description="AdamW decay; never on norms, biases, logit scale")
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_epochs: float = Field(1.0, ge=0.0, description="linear warm-up length, in epochs")
+    grad_clip: float = Field(1.0, ge=0.0, description="max global grad norm; 0 disables clipping")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    amp: Literal["auto", "bf16", "fp16", "none"] = Field("auto", description="auto: bf16 on CUDA, none on CPU")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_workers: int = Field(2, ge=0)
-    shuffle_buffer: int = Field(256, ge=0)
-    eval_views: int = Field(1, ge=1, description="clips x crops at test time")
-    processes: int = Field(1, ge=1, description="torchrun processes per node")
-    nodes: int = Field(1, ge=1)
+    num_workers: int = Field(2, ge=0, description="loader processes per training process")
+    threads: int = Field(
+        0, ge=0, description="torch intra-op threads per process; 0 = torch's default (all cores). "
+        "1 is much faster for tiny models on a busy or small CPU"
+    )
+    pin_memory: bool = True
+    shuffle_buffer: int = Field(256, ge=0, description="samples held by the training shuffle buffer")
+    crop_scale: tuple[float, float] = Field((0.4, 1.0), description="random resized crop: area fraction range")
+    crop_ratio: tuple[float, float] = Field((0.75, 1.3333), description="random resized crop: aspect range")
+    flip_prob: float = Field(0.5, ge=0.0, le=1.0, description="horizontal flip (joints' left/right swapped)")
+    eval_every: int = Field(1, ge=1, description="evaluate on the val split every N epochs (and the last)")
+    val_split: Literal["val", "test"] = Field("val", description="falls back to test when shards have no val")
+    test_checkpoint: Literal["best", "last"] = Field(
+        "last", description="which checkpoint the evaluate stage tests; best is chosen on val_split"
+    )
+    eval_clips: int = Field(1, ge=1, description="temporal views per clip at test time")
+    eval_crops: Literal[1, 3] = Field(1, description="spatial views: 1 centre crop, or 3 along the long side")
+    log_every: int = Field(10, ge=1, description="optimizer steps between train/* metric logs")
+    resume: bool = Field(True, description="continue from runs/<hash>/last.pt when it exists")
+    processes: int = Field(1, ge=1, description="torchrun processes per node (pevl train launches them)")
+    nodes: int = Field(1, ge=1, description="> 1: start torchrun on every node yourself")
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> "TrainConfig":
+        for name in ("crop_scale", "crop_ratio"):
+            lo, hi = getattr(self, name)
+            if not 0.0 < lo <= hi:
+                raise ValueError(f"{name} must be 0 < low <= high, got {(lo, hi)}")
+        if self.crop_scale[1] > 1.0:
+            raise ValueError(f"crop_scale high must be <= 1, got {self.crop_scale[1]}")
+        return self
 
 
 class TrackingConfig(Strict):
     """Where MLflow runs go. uri: a server URL or an absolute sqlite URI; null = env or work dir."""
 
-    uri: str | None = None
+    enabled: bool = Field(True, description="false: no MLflow logging at all")
+    uri: str | None = Field(None, description="server URL or sqlite URI; default $MLFLOW_TRACKING_URI, else <work_dir>/mlflow.db")
+    artifact_location: str | None = Field(None, description="new experiments' artifact root; default <work_dir>/mlartifacts")
     experiment: str | None = Field(None, description="default: pevl-<dataset name>")
+    log_checkpoint: bool = Field(True, description="upload the best checkpoint as an artifact")
 
 
 class GridRun(Strict):
@@ -52,11 +84,15 @@ class GridConfig(Strict):
     """Which grid the `grid` stage runs."""
 
     file: str = "configs/ablations/components.yaml"
+    seeds: list[int] = Field([], description="run every grid row once per seed; empty: the config's seed")
 
 
 class OrchestrationConfig(Strict):
-    """How Prefect fans work out."""
+    """How Prefect fans work out (pose extraction maps over clip batches on this task runner)."""
 
-    task_runner: Literal["thread", "process", "dask"] = "thread"
-    dask_address: str | None = None
-    max_workers: int = Field(0, ge=0, description="0 = all cores")
+    task_runner: Literal["thread", "process", "dask"] = Field(
+        "thread", description="thread/process: local pools; dask: prefect-dask DaskTaskRunner")
+    dask_address: str | None = Field(
+        None, description="scheduler address (tcp://host:8786); null = a LocalCluster on 127.0.0.1")
+    max_workers: int = Field(0, ge=0, description="pool size / LocalCluster workers; 0 = all cores")
+    pose_batch_clips: int = Field(64, ge=1, description="clips per mapped pose task")

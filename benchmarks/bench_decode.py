@@ -1,0 +1,140 @@
+"""Decode stage throughput vs a bare OpenCV decode of the same files, per stored-clip codec.
+
+    bare    cv2.VideoCapture per clip: grab every frame up to the clip's last sampled one, retrieve
+            the T sampled ones (the least work that yields those frames), same worker processes;
+    stage   `run_decode` on a fresh folder: the same decode + resize to short side S + encode the
+            T frames (mp4v / mjpeg / h264) + atomic writes + records, `decode.workers` processes.
+Also per codec: stored bytes per clip and how fast the loader decodes a stored clip (one process).
+Goal: stage / bare >= 0.8 for the default codec. Best of --repeats rounds, interleaved.
+
+    python -m benchmarks.bench_decode [--root DIR] [--clips-per-class 2] [--size 320x240] [--workers 2]
+"""
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from pevl.stages.parallel import run_jobs
+
+CODECS = ("mp4v", "mjpeg", "h264")
+
+
+def synthdive_root(root: str | None, clips_per_class: int, size: str, cache: Path) -> Path:
+    """A SynthDive folder: `root` if given, else generated once under `cache` (reused later)."""
+    if root:
+        return Path(root)
+    from pevl.synth import ensure_synthdive
+    from schemas import DatasetConfig
+
+    w, h = (int(v) for v in size.split("x"))
+    folder = cache / f"synthdive-{clips_per_class}-{w}x{h}"
+    cfg = DatasetConfig(name="synthdive", root=str(folder),
+                        synth={"clips_per_class": clips_per_class, "width": w, "height": h, "seed": 0})
+    return ensure_synthdive(cfg)
+
+
+def make_config(root: Path, work: Path, **decode):
+    """A PipelineConfig reading SynthDive at `root` into `work` with decode overrides."""
+    from schemas import PipelineConfig
+
+    return PipelineConfig.model_validate({"work_dir": str(work), "dataset": {"name": "synthdive", "root": str(root)},
+                                          "decode": decode, "poses": {"backend": "ground_truth"}})
+
+
+def bare_job(job: tuple[str, list[int]]) -> int:
+    """Decode the frames at `indices` with nothing but cv2. Returns the frames kept."""
+    path, indices = job
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    kept, pos = 0, 0
+    for want in indices:
+        while pos <= want:
+            cap.grab()
+            pos += 1
+        ok, _frame = cap.retrieve()
+        kept += ok
+    cap.release()
+    return kept
+
+
+def _bare_init() -> None:
+    cv2.setNumThreads(1)
+
+
+def time_bare(root: Path, clips, frames: int, workers: int) -> float:
+    """Seconds for the bare decode of every clip."""
+    from pose_extraction.video import probe_video, uniform_indices
+
+    jobs = []
+    for c in clips:
+        end = c.end_frame if c.end_frame is not None else probe_video(root / c.source).frame_count
+        jobs.append((str(root / c.source), uniform_indices(c.start_frame or 0, end, frames)))
+    start = time.perf_counter()
+    for _ in run_jobs(bare_job, jobs, workers, "bare", _bare_init):
+        pass
+    return time.perf_counter() - start
+
+
+def time_stage(cfg) -> tuple[float, float, float]:
+    """(seconds of run_decode, mean stored kB per clip, stored clips decoded per second by one process)."""
+    from pevl import paths
+    from pevl.shards.codec import decode_clip
+    from pevl.stages.decode import run_decode
+
+    result = run_decode(cfg, force=True)
+    stored = sorted((paths.decode_dir(cfg) / "clips").glob("*.mp4"))
+    kb = sum(p.stat().st_size for p in stored) / len(stored) / 1024
+    blobs = [p.read_bytes() for p in stored]
+    start = time.perf_counter()
+    for blob in blobs:
+        decode_clip(blob)
+    return result.seconds, kb, len(blobs) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table: clips/s of bare cv2 and of the decode stage per codec, ratio, size, load speed."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", help="an existing SynthDive / Diving48-layout folder (default: generate one)")
+    ap.add_argument("--clips-per-class", type=int, default=2)
+    ap.add_argument("--size", default="320x240")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--short-side", type=int, default=128)
+    ap.add_argument("--codecs", default=",".join(CODECS))
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--cache", default="work/bench", help="where a generated SynthDive is kept")
+    args = ap.parse_args(argv)
+    from pevl.stages.ingest import run_ingest
+    from pevl.stages.tables import read_table
+    from pevl import paths
+    from schemas import ClipRecord
+
+    root = synthdive_root(args.root, args.clips_per_class, args.size, Path(args.cache))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = make_config(root, Path(tmp) / "work")
+        run_ingest(base)
+        clips = read_table(paths.index_dir(base) / "clips.parquet", ClipRecord)
+        bare, stage = float("inf"), {}
+        for _ in range(args.repeats):
+            bare = min(bare, time_bare(root, clips, args.frames, args.workers))
+            for codec in args.codecs.split(","):
+                cfg = make_config(root, Path(tmp) / "work", frames=args.frames, short_side=args.short_side,
+                                  codec=codec, workers=args.workers)
+                secs, kb, load = time_stage(cfg)
+                if codec not in stage or secs < stage[codec][0]:
+                    stage[codec] = (secs, kb, load)
+    n = len(clips)
+    print(f"decode: {n} SynthDive clips ({args.size} source), T={args.frames}, S={args.short_side}, "
+          f"{args.workers} workers, {os.cpu_count()} cores, best of {args.repeats}")
+    print(f"| path | clips/s | vs bare cv2 | stored kB/clip | stored clips decoded/s (1 process) |")
+    print("|---|---|---|---|---|")
+    print(f"| bare cv2 decode | {n / bare:.1f} | 1.00 | - | - |")
+    for codec, (secs, kb, load) in stage.items():
+        print(f"| decode stage, {codec} | {n / secs:.1f} | {bare / secs:.2f} | {kb:.1f} | {load:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

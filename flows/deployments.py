@@ -1,0 +1,58 @@
+"""Deployments of flow `pevl`, served by one long-running process (`pevl serve`).
+
+- `pevl/full-pipeline`: every stage; default parameters = the given config (the demo config).
+- `pevl/ablation-grid`: the grid stage only, on the shards the config's data stages made.
+
+Both use a module-path entrypoint (`flows.pipeline:pevl_flow`), so runs do not depend on where
+the checkout lies. Relative paths in the config are made absolute against the serving process's
+working directory, so a run's outputs land where `pevl run` would put them.
+"""
+
+from pathlib import Path
+
+from flows.pipeline import DEMO_CONFIG, pevl_flow
+from flows.stages import STAGES
+from schemas import PipelineConfig, load_config
+
+FULL_PIPELINE = "full-pipeline"
+ABLATION_GRID = "ablation-grid"
+DEPLOYMENTS = (FULL_PIPELINE, ABLATION_GRID)
+
+
+def absolute_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    """A copy of cfg with work_dir, dataset.root and grid.file absolute (relative ones from base)."""
+
+    def absolute(p: str) -> str:
+        path = Path(p).expanduser()
+        return str(path if path.is_absolute() else (base / path).resolve())
+
+    data = cfg.model_dump(mode="json")
+    data["work_dir"] = absolute(cfg.work_dir)
+    data["dataset"]["root"] = absolute(cfg.dataset.root)
+    data["grid"]["file"] = absolute(cfg.grid.file)
+    return PipelineConfig.model_validate(data)
+
+
+def build_deployments(config_path: str | Path | None = None, overrides: list[str] | None = None,
+                      base: Path | None = None) -> list:
+    """The two RunnerDeployments with the config (default configs/demo.yaml) as default parameters."""
+    from prefect.deployments.runner import EntrypointType
+
+    cfg = absolute_paths(load_config(config_path or DEMO_CONFIG, overrides), base or Path.cwd())
+    config = cfg.model_dump(mode="json")
+    common = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["pevl", cfg.dataset.name]}
+    full = pevl_flow.to_deployment(
+        FULL_PIPELINE, parameters={"config": config, "stages": list(STAGES), "force": []},
+        description=f"Every stage of the PeVL pipeline on {cfg.name}", **common)
+    grid = pevl_flow.to_deployment(
+        ABLATION_GRID, parameters={"config": config, "stages": ["grid"], "force": []},
+        description=f"The ablation grid {cfg.grid.file} on {cfg.name}'s shards", **common)
+    return [full, grid]
+
+
+def serve_deployments(config_path: str | Path | None = None, overrides: list[str] | None = None,
+                      limit: int | None = None) -> None:
+    """Register both deployments and run their flow runs until interrupted (blocks)."""
+    from prefect import serve
+
+    serve(*build_deployments(config_path, overrides), limit=limit, print_starting_message=True)

@@ -1,0 +1,92 @@
+"""What a flow run did, as a JSON record (in the work dir) and a Prefect markdown artifact."""
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pevl import paths
+from schemas import PipelineConfig, StageResult
+
+Status = Literal["ran", "cached", "reused", "failed"]
+ARTIFACT_KEY = "pevl-run-summary"
+
+
+@dataclass
+class StageOutcome:
+    """One stage of a flow run: ran, cached (Prefect cache hit), reused (the stage found its output), failed."""
+
+    stage: str
+    status: Status
+    result: StageResult | None = None
+    error: str = ""
+
+
+def summary_record(cfg: PipelineConfig, outcomes: list[StageOutcome], tags: dict[str, str]) -> dict:
+    """The run summary: stage statuses, data counts, rejects by reason, metrics, MLflow run ids."""
+    from pevl.stages.summary import summarize
+
+    try:
+        data = summarize(cfg)
+    except Exception as e:  # noqa: BLE001 - the summary of a failed run must still be published
+        data = {"error": f"{type(e).__name__}: {e}"}
+    stages = {}
+    for o in outcomes:
+        r = o.result
+        stages[o.stage] = {"status": o.status, "error": o.error, "output": r.output if r else "",
+                           "seconds": round(r.seconds, 2) if r else 0.0, "counts": r.counts if r else {},
+                           "metrics": r.metrics if r else {}, "info": r.info if r else {}}
+    return {"config": cfg.name, "work_dir": str(paths.work_dir(cfg)), "tags": tags, "stages": stages,
+            "data": data, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def summary_markdown(record: dict) -> str:
+    """The summary as markdown for the Prefect UI."""
+    run = record["tags"].get("prefect.flow_run_name", "")
+    lines = [f"# PeVL run `{record['config']}` {run}".rstrip(), "", f"work dir: `{record['work_dir']}`", ""]
+    rows = [[s, v["status"] + (f": {v['error']}" if v["error"] else ""), f"{v['seconds']:.1f}", f"`{v['output']}`"]
+            for s, v in record["stages"].items()]
+    lines += ["## Stages", *_table(["stage", "status", "seconds", "output"], rows), ""]
+    data = record["data"]
+    if data.get("clips"):
+        lines += ["## Data", f"clips: {data['clips']}, samples: {data['samples']}, rejects: {data['rejects']}", ""]
+        if data["rejects_by_reason"]:
+            lines += _table(["reject reason", "clips"], [[k, n] for k, n in data["rejects_by_reason"].items()])
+            lines.append("")
+    metrics = [[s, k, f"{v:.4f}"] for s, st in record["stages"].items() for k, v in sorted(st["metrics"].items())]
+    if metrics:
+        lines += ["## Metrics", *_table(["stage", "metric", "value"], metrics), ""]
+    runs = [[s, k, f"`{v}`"] for s, st in record["stages"].items() for k, v in st["info"].items()
+            if "run_id" in k and v]
+    if runs:
+        lines += ["## MLflow runs", *_table(["stage", "what", "run id"], runs), ""]
+    table = record["stages"].get("grid", {}).get("info", {}).get("table")
+    if table:
+        lines += ["## Ablation table", f"`{table}`", ""]
+        if Path(table).is_file():
+            lines += [Path(table).read_text(), ""]
+    return "\n".join(lines)
+
+
+def summary_path(cfg: PipelineConfig, flow_run_id: str) -> Path:
+    """<work_dir>/flow_runs/<flow run id>.json."""
+    return paths.work_dir(cfg) / "flow_runs" / f"{flow_run_id or 'local'}.json"
+
+
+def publish(cfg: PipelineConfig, outcomes: list[StageOutcome], tags: dict[str, str]) -> dict:
+    """Write the summary JSON to the work dir and a markdown artifact to Prefect; return the record."""
+    from prefect.artifacts import create_markdown_artifact
+
+    record = summary_record(cfg, outcomes, tags)
+    path = summary_path(cfg, tags.get("prefect.flow_run_id", ""))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    create_markdown_artifact(summary_markdown(record), key=ARTIFACT_KEY,
+                             description=f"PeVL run summary ({cfg.name})")
+    return record

@@ -1,0 +1,102 @@
+"""`pevl demo CONFIG`: what `make demo` runs — servers up, deployments served, the full pipeline run.
+
+Steps: `pevl up`; `pevl serve` in the background (log in the state dir);
+`prefect deployment run pevl/full-pipeline --watch` with the config as parameters; then where to
+look (Prefect UI, MLflow UI, the comparison table) and how to stop (`make down`). A second demo
+reuses the cached stages and says so.
+"""
+
+import argparse
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pevl.commands.up import add_port_args, add_state_arg
+from pevl.console import say
+
+log = logging.getLogger("pevl.demo")
+UUID = re.compile(r"UUID:\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def add_parser(subparsers) -> None:
+    """Register `demo`."""
+    p = subparsers.add_parser("demo", help="start the servers, serve the deployments, run pevl/full-pipeline")
+    p.add_argument("config", help="pipeline YAML, e.g. configs/demo.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable)")
+    add_state_arg(p)
+    add_port_args(p)
+    p.set_defaults(func=run, limit=None)
+
+
+def deployment_run(api_url: str, env: dict[str, str], params: dict) -> tuple[int, str]:
+    """`prefect deployment run pevl/full-pipeline --watch`, echoed; returns (exit code, flow run id)."""
+    from pevl import services
+
+    command = [services._bin("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch",
+               "--params", json.dumps(params)]
+    log.info("running: prefect deployment run pevl/full-pipeline --watch --params <config>")
+    flow_run_id = ""
+    with subprocess.Popen(command, env={**env, "PREFECT_API_URL": api_url}, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            match = UUID.search(line)
+            flow_run_id = flow_run_id or (match.group(1) if match else "")
+    return proc.returncode, flow_run_id
+
+
+def stage_report(record: dict) -> list[str]:
+    """Which stages ran and which were reused from the cache, as lines."""
+    stages = record.get("stages", {})
+    ran = [s for s, v in stages.items() if v["status"] == "ran"]
+    reused = [s for s, v in stages.items() if v["status"] in ("cached", "reused")]
+    if stages and not ran:
+        return [f"Nothing recomputed: every stage reused its cached output ({', '.join(reused)})."]
+    lines = [f"Stages run: {', '.join(ran) or 'none'}."]
+    if reused:
+        lines.append(f"Reused from the cache: {', '.join(reused)}.")
+    return lines
+
+
+def closing_message(prefect_url: str, mlflow_url: str, flow_run_id: str, record: dict, ok: bool) -> list[str]:
+    """Where to look and how to stop."""
+    table = record.get("stages", {}).get("grid", {}).get("info", {}).get("table", "")
+    lines = ["", "The pipeline run " + ("completed." if ok else "FAILED (see the flow run's logs)."),
+             *stage_report(record),
+             f"  Prefect UI:  {prefect_url}" + (f"/runs/flow-run/{flow_run_id}" if flow_run_id else ""),
+             f"  MLflow UI:   {mlflow_url}  (experiment pevl-<dataset>: train + evaluate runs, the grid)"]
+    if table:
+        lines.append(f"  Comparison table: {table}")
+    if record.get("work_dir"):
+        lines.append(f"  Outputs:     {record['work_dir']}")
+    lines += ["Both UIs stay up. Stop everything with `make down` (or `pevl down`)."]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Bring everything up, run the full pipeline, say where to look."""
+    from flows.deployments import absolute_paths
+    from flows.summary import summary_path
+    from pevl import services
+    from pevl.commands.serve import check_server, service_env, start_background
+    from schemas import load_config
+
+    cfg = absolute_paths(load_config(args.config, args.overrides), Path.cwd())
+    state = services.resolve_state_dir(args.state_dir)
+    started = services.up(state, args.prefect_port, args.mlflow_port)
+    for name, (rec, now) in started.items():
+        say(f"{name}: {'started' if now else 'already up'} at {rec.url}")
+    env = service_env(state)
+    check_server(env["PREFECT_API_URL"])
+    rec, now = start_background(args, state, env)
+    say(f"serve: {'started' if now else 'already running'} (log {rec.log})")
+    rc, flow_run_id = deployment_run(env["PREFECT_API_URL"], env, {"config": cfg.model_dump(mode="json")})
+    path = summary_path(cfg, flow_run_id)
+    record = json.loads(path.read_text()) if flow_run_id and path.is_file() else {}
+    for line in closing_message(started["prefect"][0].url, started["mlflow"][0].url, flow_run_id, record, rc == 0):
+        say(line)
+    return rc

@@ -1,0 +1,51 @@
+"""`pevl train CONFIG [--set k=v]`: train on the config's shards (resumes; torchrun-aware)."""
+
+import argparse
+
+from pevl.commands.common import add_config_args, load_from_args
+from pevl.console import say
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    """['k=v', ...] -> {k: v}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--tag {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def add_parser(subparsers) -> None:
+    """Register `train`."""
+    p = subparsers.add_parser(
+        "train", help="train PeVL on the shards; checkpoints + MLflow run (resumes an interrupted run)",
+        description="Train on shards_dir(CONFIG). Under torchrun every process runs this; with "
+                    "train.processes > 1 it launches torchrun itself.",
+    )
+    add_config_args(p)
+    p.add_argument("--force", action="store_true", help="start from scratch even if a run exists")
+    p.add_argument("--ablation", default="", help="ablation name tag of the MLflow run")
+    p.add_argument("--parent-run-id", default=None, help="nest the MLflow run under this run")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="extra MLflow tag")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the train stage and print its checkpoint, run id and val metrics."""
+    from pevl.stages.train import run_train
+    from pevl.train.distributed import launched_by_torchrun
+
+    cfg = load_from_args(args)
+    result = run_train(cfg, args.force, args.parent_run_id, args.ablation, parse_tags(args.tag))
+    if launched_by_torchrun() and result.info.get("checkpoint") is None:
+        return 0  # ranks > 0 report nothing
+    state = "reused" if result.skipped else f"{result.seconds:.0f} s"
+    say(f"train: {result.output} ({state})")
+    say(f"  checkpoint   {result.info.get('checkpoint', '')}")
+    say(f"  mlflow run   {result.info.get('mlflow_run_id', '') or '(tracking disabled)'}")
+    for key in ("val/top1", "val/top5", "val/mean_class_acc", "best_val/top1", "train_epoch/total"):
+        if key in result.metrics:
+            say(f"  {key:<18} {result.metrics[key]:.4f}")
+    return 0

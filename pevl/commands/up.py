@@ -1,0 +1,59 @@
+"""`pevl up` / `pevl down`: start and stop the local Prefect and MLflow servers."""
+
+import argparse
+
+from pevl.console import say
+
+
+def add_state_arg(parser: argparse.ArgumentParser) -> None:
+    """--state-dir, shared by up, down, serve and demo."""
+    parser.add_argument("--state-dir", default=None,
+                        help="where pids, logs and the servers' databases live "
+                             "(default: $PEVL_STATE_DIR or ./.pevl)")
+
+
+def add_port_args(parser: argparse.ArgumentParser) -> None:
+    """--prefect-port and --mlflow-port."""
+    from pevl.services import MLFLOW_PORT, PREFECT_PORT
+
+    parser.add_argument("--prefect-port", type=int, default=PREFECT_PORT, help="Prefect server port")
+    parser.add_argument("--mlflow-port", type=int, default=MLFLOW_PORT, help="MLflow server port")
+
+
+def add_parser(subparsers) -> None:
+    """Register `up` and `down`."""
+    p = subparsers.add_parser("up", help="start local Prefect + MLflow servers on 127.0.0.1")
+    add_state_arg(p)
+    add_port_args(p)
+    p.add_argument("--no-ui", action="store_true", help="start the Prefect server without its UI")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health")
+    p.set_defaults(func=run)
+    d = subparsers.add_parser("down", help="stop the serving process and the local servers")
+    add_state_arg(d)
+    d.set_defaults(func=run_down)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start both servers (idempotent) and print where they are."""
+    from pevl import services
+
+    state = services.resolve_state_dir(args.state_dir)
+    started = services.up(state, args.prefect_port, args.mlflow_port, not args.no_ui, args.timeout)
+    for name, (rec, now) in started.items():
+        how = "started" if now else "already up"
+        say(f"{name}: {how} at {rec.url} (pid {rec.pid}, log {rec.log})")
+    prefect_port = started["prefect"][0].port or args.prefect_port
+    mlflow_port = started["mlflow"][0].port or args.mlflow_port
+    say(f"clients: export PREFECT_API_URL={services.prefect_api_url(prefect_port)} "
+        f"MLFLOW_TRACKING_URI={services.mlflow_url(mlflow_port)}")
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    """Stop whatever `pevl up` / `pevl serve --background` started."""
+    from pevl import services
+
+    state = services.resolve_state_dir(args.state_dir)
+    stopped = services.down(state)
+    say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0

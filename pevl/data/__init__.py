@@ -1,0 +1,1 @@
+"""Training and evaluation input pipelines over the WebDataset shards (see loader.py)."""

@@ -1,0 +1,117 @@
+"""Bottleneck adapters: the trainable part of each frozen CLIP encoder (METHOD.md section 2)."""
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+
+class Adapter(nn.Module):
+    """`x + up(act(down(x)))` with `up` zero-initialised, so training starts from CLIP's features.
+
+    Args:
+        width: feature width D of the encoder.
+        bottleneck: hidden width of the adapter.
+    """
+
+    def __init__(self, width: int, bottleneck: int):
+        super().__init__()
+        self.down = nn.Linear(width, bottleneck)
+        self.act = nn.GELU()
+        self.up = nn.Linear(bottleneck, width)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Adapt features.
+
+        Args:
+            x: (..., D).
+        Returns:
+            (..., D).
+        """
+        return x + self.up(self.act(self.down(x)))
+
+
+class AdapterStack(nn.Module):
+    """The adapters of one encoder: one after its output, or one after each of its last M blocks.
+
+    `placement="inside"` is an AIM-like variant (serial adapters inside the frozen transformer);
+    the paper's notes only say "an adapter follows each encoder", which is `"after"`.
+
+    Args:
+        width: encoder width D.
+        bottleneck: adapter hidden width.
+        num_blocks: number of transformer blocks of the encoder.
+        placement: "after" or "inside".
+        inside_blocks: M, the number of adapted last blocks (placement="inside").
+    """
+
+    def __init__(
+        self,
+        width: int,
+        bottleneck: int,
+        num_blocks: int,
+        placement: Literal["after", "inside"] = "after",
+        inside_blocks: int = 4,
+    ):
+        super().__init__()
+        self.num_blocks = num_blocks
+        if placement == "after":
+            self.output = Adapter(width, bottleneck)
+            self.blocks = None
+        else:
+            first = max(0, num_blocks - inside_blocks)
+            self.output = None
+            self.blocks = nn.ModuleDict({str(i): Adapter(width, bottleneck) for i in range(first, num_blocks)})
+
+    @property
+    def first_block(self) -> int:
+        """Index of the first block whose output is adapted (num_blocks when only the output is)."""
+        if self.blocks is None:
+            return self.num_blocks
+        return min(int(k) for k in self.blocks)
+
+    def after_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Adapt the output of block `index` (identity for blocks without an adapter).
+
+        Args:
+            x: (n, L, D).
+        """
+        if self.blocks is not None and str(index) in self.blocks:
+            return self.blocks[str(index)](x)
+        return x
+
+    def after_output(self, x: torch.Tensor) -> torch.Tensor:
+        """Adapt the encoder's final output (identity with placement="inside").
+
+        Args:
+            x: (n, L, D).
+        """
+        return self.output(x) if self.output is not None else x
+
+
+def run_blocks(
+    blocks: nn.ModuleList,
+    x: torch.Tensor,
+    adapters: AdapterStack | None,
+    attn_mask: torch.Tensor | None = None,
+    start: int = 0,
+) -> torch.Tensor:
+    """Run frozen transformer blocks `start..` with the adapters inside them, if any.
+
+    Blocks before the first trainable input record no autograd graph by themselves (frozen weights
+    and an input without grad), so no explicit `no_grad` is needed for speed.
+
+    Args:
+        blocks: open_clip residual attention blocks (batch first).
+        x: (n, L, D).
+        attn_mask: (L, L) additive mask, e.g. the causal mask of the text transformer.
+    Returns:
+        (n, L, D).
+    """
+    for i in range(start, len(blocks)):
+        x = blocks[i](x, attn_mask=attn_mask)
+        if adapters is not None:
+            x = adapters.after_block(i, x)
+    return x

@@ -1,0 +1,110 @@
+"""`build_model`: the one place that reads the model config (torchtune-style builder)."""
+
+import functools
+import logging
+
+import torch
+from torch import nn
+
+from pevl.model.adapters import AdapterStack
+from pevl.model.backbone import check_supported, freeze, load_clip
+from pevl.model.p2v import P2VRefiner
+from pevl.model.pevl import PeVL
+from pevl.model.pose_encoder import CoordPoseEncoder, HeatmapPoseEncoder
+from pevl.model.sgmc import ScoreHead
+from pevl.model.text_encoder import ClassEmbedding, TextEncoder
+from pevl.model.ucmr import UCMR
+from pevl.model.v2p import V2PRefiner
+from pevl.model.video_encoder import VideoEncoder
+from schemas import ClassText, ModelConfig
+from schemas.model import active_scores
+
+log = logging.getLogger(__name__)
+
+
+def _adapters(cfg: ModelConfig, use: bool, width: int, num_blocks: int) -> AdapterStack | None:
+    a = cfg.adapter
+    if not (cfg.use_adapters and use):
+        return None
+    return AdapterStack(width, a.bottleneck, num_blocks, a.placement, a.inside_blocks)
+
+
+def _pose_encoder(cfg: ModelConfig, visual: nn.Module) -> CoordPoseEncoder | HeatmapPoseEncoder:
+    width = visual.transformer.width
+    adapters = _adapters(cfg, cfg.adapter.use_pose, width, len(visual.transformer.resblocks))
+    if cfg.pose_input == "heatmap":
+        return HeatmapPoseEncoder(cfg.num_frames, cfg.pose_align, cfg.heatmap_sigma, adapters)
+    cls_init = visual.class_embedding + visual.positional_embedding[0]
+    return CoordPoseEncoder(
+        width, cfg.num_joints, cfg.num_frames, cfg.pose_frame_ratio, cfg.pose_align, cls_init, adapters
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(name: str, context_length: int):
+    """open_clip's tokenizer of a model (cached: loading the BPE vocabulary takes a while)."""
+    import open_clip
+
+    return open_clip.get_tokenizer(name, context_length=context_length)
+
+
+def _text_encoder(cfg: ModelConfig, clip: nn.Module, classes: list[ClassText], use_words: bool) -> TextEncoder:
+    tokenizer = _tokenizer(cfg.backbone, clip.context_length)
+    sentences = tokenizer([c.text for c in classes])
+    phrase_tokens = owner = None
+    if use_words and cfg.sgmc.word_level == "phrases":
+        texts, owners = [], []
+        for i, c in enumerate(classes):
+            for phrase in c.phrases or [c.text]:
+                texts.append(phrase)
+                owners.append(i)
+        phrase_tokens, owner = tokenizer(texts), torch.tensor(owners)
+    adapters = _adapters(cfg, cfg.adapter.use_text, clip.transformer.width, len(clip.transformer.resblocks))
+    return TextEncoder(clip, sentences, phrase_tokens, owner, adapters, use_words)
+
+
+def _ucmr(cfg: ModelConfig, width: int, grid: tuple[int, int]) -> UCMR | None:
+    u = cfg.ucmr
+    if not (u.use_ucmr and cfg.use_video and cfg.use_pose and (u.use_p2v or u.use_v2p)):
+        return None
+    p2v = P2VRefiner(width, u.heads, grid, u.mask_sigma, u.mask_samples, u.mask_eps) if u.use_p2v else None
+    v2p = V2PRefiner(width, u.heads, grid, u.group_radius, u.score_threshold) if u.use_v2p else None
+    return UCMR(p2v, v2p)
+
+
+def _sorted_classes(classes: list[ClassText]) -> list[ClassText]:
+    ordered = sorted(classes, key=lambda c: c.label)
+    if [c.label for c in ordered] != list(range(len(ordered))):
+        raise ValueError("class labels must be 0..C-1, each once")
+    return ordered
+
+
+def build_model(cfg: ModelConfig, classes: list[ClassText]) -> PeVL:
+    """Build PeVL from the model config and the class texts (backbones frozen, new parts trainable).
+
+    Args:
+        cfg: the model section of the pipeline config.
+        classes: one ClassText per label 0..C-1 (any order); encoded and cached here.
+    """
+    classes = _sorted_classes(classes)
+    clip = load_clip(cfg.backbone, cfg.pretrained, cfg.image_size)
+    check_supported(clip)
+    freeze(clip)
+    visual = clip.visual
+    width = visual.transformer.width
+    scores = active_scores(cfg)
+    video = None
+    if cfg.use_video:
+        video = VideoEncoder(_adapters(cfg, cfg.adapter.use_video, width, len(visual.transformer.resblocks)))
+    pose = _pose_encoder(cfg, visual) if cfg.use_pose else None
+    if cfg.use_text:
+        text = _text_encoder(cfg, clip, classes, use_words="fw" in scores)
+    else:
+        text = ClassEmbedding(len(classes), visual.proj.shape[1])
+    model = PeVL(
+        visual, video, pose, text, _ucmr(cfg, width, tuple(visual.grid_size)),
+        ScoreHead(scores, cfg.sgmc.word_reduce), float(clip.logit_scale),
+    )
+    n_train = sum(p.numel() for p in model.trainable_parameters())
+    log.info("built PeVL %s (%d classes, %.2f M trainable parameters)", cfg.backbone, len(classes), n_train / 1e6)
+    return model

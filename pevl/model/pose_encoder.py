@@ -1,0 +1,205 @@
+"""Pose encoders: 2D joints through the frozen CLIP image transformer (METHOD.md section 2).
+
+Two inputs (the paper's input ablation):
+- "coords" (default): per frame, K joint tokens `Linear(3 -> D)(x, y, score)` + joint-type
+  embedding + frame embedding, plus a class token, through the CLIP image blocks (shared frozen
+  weights), ln_post and the pose adapter -> `J_t (1+K, D)`. Pose tokens sit at the joints.
+- "heatmap": the K joints rendered as Gaussian heatmaps into a 3-channel image (head, left and
+  right joints), CLIP-normalised, through the ordinary patch path -> `J_t (1+N, D)`. Pose tokens
+  then sit at the patch centres with the heatmap's peak in that patch as their confidence, so
+  P2V-R and V2P-R work unchanged (each visual patch groups with its co-located heat patch).
+
+Frame alignment [seed: "downsample the pose tensor to match the video"]: the Tp = r*T pose
+frames come in T groups of r consecutive frames, group t belonging to video frame t. "pool"
+encodes all Tp frames and averages each group (positions weighted by score); "pick" encodes the
+first frame of each group only.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from pevl.model.adapters import AdapterStack
+from pevl.model.backbone import embed_patches, encode_tokens, patch_centres
+
+# CLIP normalisation of RGB images in [0, 1] (OpenAI's dataset statistics).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# COCO-17 joint -> heatmap channel: head (nose, eyes, ears), left side, right side.
+COCO_CHANNELS = (0, 0, 0, 0, 0, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2)
+
+
+@dataclass
+class PoseTokens:
+    """Encoded pose of a clip, aligned to the T video frames.
+
+    tokens: (B, T, 1 + K, D) class token first; xy: (B, T, K, 2) positions of the K pose tokens
+    in [0, 1] image coordinates; score: (B, T, K) their confidence in [0, 1].
+    """
+
+    tokens: torch.Tensor
+    xy: torch.Tensor
+    score: torch.Tensor
+
+
+def split_frames(pose: torch.Tensor, num_frames: int) -> int:
+    """Check Tp = r * T and return r.
+
+    Args:
+        pose: (B, Tp, K, 3).
+    """
+    tp = pose.shape[1]
+    if tp % num_frames:
+        raise ValueError(f"pose has {tp} frames, not a multiple of the {num_frames} video frames")
+    return tp // num_frames
+
+
+def pool_groups(tokens: torch.Tensor, xy: torch.Tensor, score: torch.Tensor, num_frames: int) -> PoseTokens:
+    """Average each group of r pose frames into one (positions weighted by score).
+
+    Args:
+        tokens: (B, Tq, 1 + K, D); xy: (B, Tq, K, 2); score: (B, Tq, K), Tq = r * T.
+    """
+    r = tokens.shape[1] // num_frames
+    if r == 1:
+        return PoseTokens(tokens, xy, score)
+    tokens = tokens.unflatten(1, (num_frames, r)).mean(2)  # (B, T, 1+K, D)
+    xy = xy.unflatten(1, (num_frames, r))  # (B, T, r, K, 2)
+    score = score.unflatten(1, (num_frames, r))  # (B, T, r, K)
+    w = score.unsqueeze(-1)
+    total = w.sum(2)
+    xy = torch.where(total > 0, (xy * w).sum(2) / total.clamp_min(1e-6), xy.mean(2))
+    return PoseTokens(tokens, xy, score.mean(2))
+
+
+def select_frames(pose: torch.Tensor, num_frames: int, align: Literal["pool", "pick"]) -> torch.Tensor:
+    """The pose frames to encode: all of them ("pool") or the first of each group ("pick").
+
+    Args:
+        pose: (B, Tp, K, 3).
+    Returns:
+        (B, Tq, K, 3), Tq = Tp or T.
+    """
+    r = split_frames(pose, num_frames)
+    return pose[:, ::r] if align == "pick" else pose
+
+
+class CoordPoseEncoder(nn.Module):
+    """Joint coordinates as tokens through the frozen CLIP image blocks (module doc).
+
+    Args:
+        width: D of the image transformer.
+        num_joints: K.
+        num_frames: T video frames.
+        frame_ratio: r (Tp = r * T).
+        align: "pool" or "pick".
+        cls_init: (D,) initial class token (CLIP's class embedding + its position).
+        adapters: the pose adapters, or None.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        num_joints: int,
+        num_frames: int,
+        frame_ratio: int,
+        align: Literal["pool", "pick"],
+        cls_init: torch.Tensor,
+        adapters: AdapterStack | None,
+    ):
+        super().__init__()
+        self.num_frames = num_frames
+        self.align = align
+        encoded = num_frames * frame_ratio if align == "pool" else num_frames
+        self.coord = nn.Linear(3, width)
+        self.joint_embed = nn.Parameter(torch.randn(num_joints, width) * 0.02)
+        self.frame_embed = nn.Parameter(torch.randn(encoded, width) * 0.02)
+        self.cls_token = nn.Parameter(cls_init.detach().clone())
+        self.adapters = adapters
+
+    def forward(self, pose: torch.Tensor, visual: nn.Module) -> PoseTokens:
+        """Encode the pose of a clip.
+
+        Args:
+            pose: (B, Tp, K, 3) x, y in [0, 1] of the video crop, score in [0, 1] (0 = missing).
+            visual: the frozen open_clip VisionTransformer.
+        """
+        p = select_frames(pose, self.num_frames, self.align)  # (B, Tq, K, 3)
+        b, tq, k = p.shape[:3]
+        if tq != self.frame_embed.shape[0] or k != self.joint_embed.shape[0]:
+            raise ValueError(f"pose has {tuple(pose.shape[1:3])} frames x joints; the model was built for "
+                             f"{self.frame_embed.shape[0]} encoded frames of {self.joint_embed.shape[0]} joints")
+        score = p[..., 2]
+        # centre coordinates; a missing joint carries no position, only its type embedding
+        xy = (p[..., :2] * 2.0 - 1.0) * (score > 0).unsqueeze(-1).to(p.dtype)
+        x = self.coord(torch.cat([xy, score.unsqueeze(-1)], dim=-1))  # (B, Tq, K, D)
+        x = x + self.joint_embed + self.frame_embed[:, None]
+        cls = self.cls_token.to(x.dtype).expand(b, tq, 1, -1)
+        x = torch.cat([cls, x], dim=2).flatten(0, 1)  # (B*Tq, 1+K, D)
+        x = encode_tokens(visual, visual.ln_pre(x), self.adapters).unflatten(0, (b, tq))
+        return pool_groups(x, p[..., :2], score, self.num_frames)
+
+
+def render_heatmaps(pose: torch.Tensor, size: tuple[int, int], sigma: float) -> torch.Tensor:
+    """Render joints as Gaussians (peak = score) into 3 channels: head, left, right joints.
+
+    Overlapping joints add up, clipped to 1; the Gaussian is separable, so no (K, H, W) tensor.
+
+    Args:
+        pose: (n, K, 3) x, y in [0, 1], score.
+        size: (H, W).
+        sigma: Gaussian sigma as a fraction of the image side.
+    Returns:
+        (n, 3, H, W) in [0, 1].
+    """
+    h, w = size
+    k = pose.shape[1]
+    ys = (torch.arange(h, device=pose.device, dtype=pose.dtype) + 0.5) / h
+    xs = (torch.arange(w, device=pose.device, dtype=pose.dtype) + 0.5) / w
+    gy = torch.exp(-((ys - pose[..., 1:2]) ** 2) / (2 * sigma**2))  # (n, K, H)
+    gx = torch.exp(-((xs - pose[..., 0:1]) ** 2) / (2 * sigma**2))  # (n, K, W)
+    channels = COCO_CHANNELS if k == len(COCO_CHANNELS) else tuple(i % 3 for i in range(k))
+    onehot = torch.zeros(k, 3, device=pose.device, dtype=pose.dtype)
+    onehot[torch.arange(k), torch.tensor(channels)] = 1.0
+    heat = torch.einsum("nk,kc,nkh,nkw->nchw", pose[..., 2], onehot, gy, gx)
+    return heat.clamp(max=1.0)
+
+
+class HeatmapPoseEncoder(nn.Module):
+    """Rendered joint heatmaps through the CLIP patch path (module doc).
+
+    Args:
+        num_frames: T video frames.
+        align: "pool" or "pick".
+        sigma: heatmap Gaussian sigma, fraction of the image side.
+        adapters: the pose adapters, or None.
+    """
+
+    def __init__(self, num_frames: int, align: Literal["pool", "pick"], sigma: float, adapters: AdapterStack | None):
+        super().__init__()
+        self.num_frames = num_frames
+        self.align = align
+        self.sigma = sigma
+        self.adapters = adapters
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CLIP_STD).view(3, 1, 1), persistent=False)
+
+    def forward(self, pose: torch.Tensor, visual: nn.Module) -> PoseTokens:
+        """Encode the pose of a clip.
+
+        Args:
+            pose: (B, Tp, K, 3) x, y in [0, 1], score in [0, 1].
+            visual: the frozen open_clip VisionTransformer.
+        """
+        p = select_frames(pose, self.num_frames, self.align)  # (B, Tq, K, 3)
+        b, tq = p.shape[:2]
+        gh, gw = visual.grid_size
+        heat = render_heatmaps(p.flatten(0, 1).float(), tuple(visual.image_size), self.sigma)  # (n, 3, H, W)
+        x = embed_patches(visual, ((heat - self.mean) / self.std).to(p.dtype))
+        x = encode_tokens(visual, x, self.adapters).unflatten(0, (b, tq))  # (B, Tq, 1+N, D)
+        peak = heat.amax(1, keepdim=True)  # (n, 1, H, W)
+        score = nn.functional.adaptive_max_pool2d(peak, (gh, gw)).flatten(1).unflatten(0, (b, tq))
+        xy = patch_centres((gh, gw)).to(x.device, x.dtype).expand(b, tq, gh * gw, 2)
+        return pool_groups(x, xy, score.to(x.dtype), self.num_frames)

@@ -1,0 +1,129 @@
+"""Parameter counts per submodule and GFLOPs per clip of a PeVL model (`pevl model-info`).
+
+FLOPs come from torch's FlopCounterMode on one clip (batch 1), without gradients: every matmul,
+convolution and attention op, counted as 2 FLOPs per multiply-add. Many papers (fvcore) quote
+multiply-adds as "FLOPs"; `gmacs` gives that figure. The class text features are cached at build
+time, so a clip's cost excludes the frozen text transformer (it runs once, not per clip). The
+frozen image tower is shared: its FLOPs are counted under the encoder that calls it (video or
+pose), so the per-submodule column reads as "the cost of this path".
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from schemas import ClassText, ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ParamRow:
+    """Parameters of one submodule (dotted name; depth 0 = a child of PeVL)."""
+
+    name: str
+    total: int
+    trainable: int
+    depth: int = 0
+
+
+@dataclass
+class ModelInfo:
+    """What `pevl model-info` reports."""
+
+    backbone: str
+    num_frames: int
+    image_size: int
+    num_classes: int
+    rows: list[ParamRow] = field(default_factory=list)
+    total: int = 0
+    trainable: int = 0
+    gflops: float = 0.0
+    flops_by_module: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gmacs(self) -> float:
+        """Multiply-adds per clip, in G (fvcore's "GFLOPs")."""
+        return self.gflops / 2
+
+
+def placeholder_classes(num_classes: int) -> list[ClassText]:
+    """Generic class texts, for counting without a dataset index (the counts do not depend on them)."""
+    return [
+        ClassText(
+            label=i, name=f"class{i}", text=f"a person performs action number {i} with a turn and a jump",
+            phrases=[f"action {i}", "a turn", "a jump"],
+        )
+        for i in range(num_classes)
+    ]
+
+
+def parameter_rows(model) -> list[ParamRow]:
+    """Total and trainable parameters of each child of the model and of its trainable children."""
+    rows = []
+    for name, child in model.named_children():
+        params = list(child.parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        rows.append(ParamRow(name, sum(p.numel() for p in params), trainable))
+        if not trainable:
+            continue
+        for sub, grand in child.named_children():
+            gp = list(grand.parameters())
+            if gp:
+                rows.append(ParamRow(f"{name}.{sub}", sum(p.numel() for p in gp),
+                                     sum(p.numel() for p in gp if p.requires_grad), depth=1))
+    for name, p in model.named_parameters(recurse=False):
+        rows.append(ParamRow(name, p.numel(), p.numel() if p.requires_grad else 0))
+    return rows
+
+
+def clip_flops(model, cfg: ModelConfig) -> tuple[float, dict[str, float]]:
+    """FLOPs of one clip's forward pass, total and per child module, in G."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    video = torch.zeros(1, cfg.num_frames, 3, cfg.image_size, cfg.image_size)
+    pose = torch.rand(1, cfg.num_frames * cfg.pose_frame_ratio, cfg.num_joints, 3)
+    # train mode: in eval mode nn.MultiheadAttention takes a fused fast path that the counter
+    # does not see (it would miss every attention op of the CLIP blocks); PeVL has no dropout
+    model.train()
+    counter = FlopCounterMode(display=False, depth=2)
+    with torch.no_grad(), counter:
+        model(video, pose)
+    model.eval()
+    by_module = {}
+    for name, counts in counter.get_flop_counts().items():
+        parts = name.split(".")
+        if len(parts) == 2:  # "PeVL.<child>"
+            by_module[parts[1]] = sum(counts.values()) / 1e9
+    return counter.get_total_flops() / 1e9, by_module
+
+
+def model_info(cfg: ModelConfig, num_classes: int = 48, flops: bool = True) -> ModelInfo:
+    """Build the model of `cfg` with placeholder classes and measure it."""
+    from pevl.model import build_model
+
+    model = build_model(cfg, placeholder_classes(num_classes))
+    info = ModelInfo(cfg.backbone, cfg.num_frames, cfg.image_size, num_classes, parameter_rows(model))
+    info.total = sum(p.numel() for p in model.parameters())
+    info.trainable = sum(p.numel() for p in model.trainable_parameters())
+    if flops:
+        info.gflops, info.flops_by_module = clip_flops(model, cfg)
+    return info
+
+
+def format_info(info: ModelInfo) -> list[str]:
+    """The report as text lines (a table of parameters, then the FLOPs)."""
+    lines = [
+        f"PeVL {info.backbone}, {info.num_frames} frames x {info.image_size} px, {info.num_classes} classes",
+        f"{'submodule':<34}{'total':>14}{'trainable':>14}{'GFLOPs/clip':>14}",
+    ]
+    for r in info.rows:
+        gf = info.flops_by_module.get(r.name)
+        gf_text = f"{gf:14.2f}" if gf is not None and r.depth == 0 else " " * 14
+        lines.append(f"{'  ' * r.depth + r.name:<34}{r.total:>14,}{r.trainable:>14,}{gf_text}")
+    lines.append(f"{'total':<34}{info.total:>14,}{info.trainable:>14,}{info.gflops:14.2f}")
+    lines.append(
+        f"trainable: {info.trainable / 1e6:.2f} M of {info.total / 1e6:.2f} M parameters; "
+        f"{info.gflops:.1f} GFLOPs per clip ({info.gmacs:.1f} GMACs, fvcore-style 'GFLOPs')"
+    )
+    return lines

@@ -1,0 +1,312 @@
+"""Local services: a Prefect server and an MLflow server on 127.0.0.1, plus the serving process.
+
+Each service is a child process started in its own session (so stopping it stops its whole
+process group), with a pid record and a log under the project state dir:
+`<state>/run/<name>.json` (pid, start time, port, url, command) and `<state>/logs/<name>.log`.
+Prefect keeps its SQLite database in `<state>/prefect` (PREFECT_HOME); MLflow keeps
+`<state>/mlflow/mlflow.db` and its artifacts in `<state>/mlflow/artifacts`. Starting a service
+that is already up and healthy does nothing and says so.
+"""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+PREFECT_PORT = 4200
+MLFLOW_PORT = 5000
+QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
+             "DO_NOT_TRACK": "1"}
+
+
+@dataclass
+class Service:
+    """How to start one long-running process and how to tell it is ready."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    port: int | None = None
+    url: str = ""  # base URL users open (UI), empty for the serving process
+    health_url: str = ""  # GET must answer 200; empty = alive is enough
+    cwd: str | None = None
+
+
+@dataclass
+class Running:
+    """The pid record of a started service."""
+
+    name: str
+    pid: int
+    create_time: float
+    port: int | None
+    url: str
+    health_url: str
+    log: str
+    command: list[str]
+
+
+def resolve_state_dir(state: str | Path | None = None) -> Path:
+    """The state dir: the argument, else $PEVL_STATE_DIR, else pevl.paths.state_dir()."""
+    from pevl.paths import state_dir
+
+    chosen = state or os.environ.get("PEVL_STATE_DIR")
+    return Path(chosen).expanduser().resolve() if chosen else state_dir()
+
+
+def _bin(name: str) -> str:
+    """A console script of this interpreter's environment (prefect, mlflow, pevl)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def prefect_api_url(port: int = PREFECT_PORT, host: str = HOST) -> str:
+    """The Prefect API URL clients use."""
+    return f"http://{host}:{port}/api"
+
+
+def mlflow_url(port: int = MLFLOW_PORT, host: str = HOST) -> str:
+    """The MLflow tracking URL clients use."""
+    return f"http://{host}:{port}"
+
+
+def prefect_service(state: Path, port: int = PREFECT_PORT, ui: bool = True) -> Service:
+    """A Prefect server on 127.0.0.1:port with its SQLite database under <state>/prefect."""
+    command = [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(port)]
+    if not ui:
+        command.append("--no-ui")
+    env = {**QUIET_ENV, "PREFECT_HOME": str(state / "prefect"), "PREFECT_UI_ENABLED": str(ui).lower()}
+    return Service("prefect", command, env, port, f"http://{HOST}:{port}",
+                   f"http://{HOST}:{port}/api/health")
+
+
+def mlflow_service(state: Path, port: int = MLFLOW_PORT) -> Service:
+    """An MLflow server on 127.0.0.1:port: SQLite backend, local artifacts, one worker."""
+    root = state / "mlflow"
+    command = [
+        _bin("mlflow"), "server", "--host", HOST, "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+    ]
+    env = {**QUIET_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return Service("mlflow", command, env, port, mlflow_url(port), f"{mlflow_url(port)}/health")
+
+
+def client_env(prefect_port: int = PREFECT_PORT, mlflow_port: int = MLFLOW_PORT,
+               state: Path | None = None) -> dict[str, str]:
+    """Environment for processes that talk to the local servers (serve, CLI, tests)."""
+    env = {**QUIET_ENV, "PREFECT_API_URL": prefect_api_url(prefect_port),
+           "MLFLOW_TRACKING_URI": mlflow_url(mlflow_port), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    if state is not None:
+        env["PREFECT_HOME"] = str(state / "prefect")
+    return env
+
+
+def is_healthy(url: str, timeout: float = 2.0) -> bool:
+    """True when GET url answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def deployment_names(api_url: str, timeout: float = 5.0) -> list[str]:
+    """Names of the deployments registered on a Prefect server ([] when it does not answer)."""
+    req = urllib.request.Request(f"{api_url}/deployments/filter", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return [d["name"] for d in json.loads(resp.read())]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    """A port on host that is free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _record_path(state: Path, name: str) -> Path:
+    return state / "run" / f"{name}.json"
+
+
+def read_record(state: Path, name: str) -> Running | None:
+    """The pid record of a service, or None."""
+    path = _record_path(state, name)
+    if not path.exists():
+        return None
+    try:
+        return Running(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        log.warning("ignoring unreadable pid record %s", path)
+        return None
+
+
+def is_alive(rec: Running) -> bool:
+    """True when the recorded process still runs (same pid and start time, not a zombie)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(rec.pid)
+        return abs(proc.create_time() - rec.create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def running(state: Path, name: str) -> Running | None:
+    """The record of a service whose process is alive, else None (a stale record is removed)."""
+    rec = read_record(state, name)
+    if rec is None:
+        return None
+    if is_alive(rec):
+        return rec
+    _record_path(state, name).unlink(missing_ok=True)
+    return None
+
+
+def _spawn(service: Service, state: Path) -> tuple[subprocess.Popen, Running]:
+    import psutil
+
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{service.name}.log"
+    env = {**os.environ, **service.env}
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(service.command, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=service.cwd,
+                                start_new_session=True)
+    rec = Running(service.name, proc.pid, psutil.Process(proc.pid).create_time(), service.port,
+                  service.url, service.health_url, str(log_path), service.command)
+    path = _record_path(state, service.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(rec), indent=1))
+    return proc, rec
+
+
+def _log_tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def wait_ready(proc: subprocess.Popen, rec: Running, timeout: float,
+               ready: Callable[[], bool] | None = None) -> None:
+    """Poll until the service is healthy; raise RuntimeError with its log tail if it dies or times out."""
+    check = ready or (lambda: not rec.health_url or is_healthy(rec.health_url))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{rec.name} exited with code {proc.returncode} while starting; "
+                               f"log {rec.log}:\n{_log_tail(rec.log)}")
+        if check():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{rec.name} not healthy after {timeout:.0f} s; log {rec.log}:\n{_log_tail(rec.log)}")
+
+
+def start(service: Service, state: Path, timeout: float = 120.0,
+          ready: Callable[[], bool] | None = None) -> tuple[Running, bool]:
+    """Start a service unless it already runs; wait until ready. Returns (record, started_now)."""
+    rec = running(state, service.name)
+    if rec is not None:
+        return rec, False
+    if service.port is not None and not port_is_free(service.port):
+        raise RuntimeError(f"{service.name}: port {HOST}:{service.port} is already in use by another "
+                           "process; choose another port or stop that process")
+    proc, rec = _spawn(service, state)
+    log.info("starting %s (pid %d), log %s", service.name, rec.pid, rec.log)
+    try:
+        wait_ready(proc, rec, timeout, ready)
+    except BaseException:
+        stop(state, service.name)
+        raise
+    return rec, True
+
+
+def stop(state: Path, name: str, timeout: float = 30.0) -> bool:
+    """Stop a started service (SIGTERM to its process group, SIGKILL after timeout). True if it ran."""
+    rec = running(state, name)
+    if rec is None:
+        _record_path(state, name).unlink(missing_ok=True)
+        return False
+    _signal_group(rec.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_alive(rec):
+        time.sleep(0.2)
+    if is_alive(rec):
+        log.warning("%s did not stop after SIGTERM in %.0f s; sending SIGKILL", name, timeout)
+        _signal_group(rec.pid, signal.SIGKILL)
+        time.sleep(0.5)
+    _reap(rec.pid)
+    _record_path(state, name).unlink(missing_ok=True)
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    # The service leads its own session (start_new_session), so its group id is its pid.
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def up(state: Path, prefect_port: int = PREFECT_PORT, mlflow_port: int = MLFLOW_PORT,
+       ui: bool = True, timeout: float = 120.0) -> dict[str, tuple[Running, bool]]:
+    """Start the Prefect and MLflow servers (idempotent); {name: (record, started_now)}."""
+    state.mkdir(parents=True, exist_ok=True)
+    services = [prefect_service(state, prefect_port, ui), mlflow_service(state, mlflow_port)]
+    out: dict[str, tuple[Running, bool]] = {}
+    try:
+        for service in services:
+            out[service.name] = start(service, state, timeout)
+    except BaseException:
+        for name, (_, started) in out.items():
+            if started:
+                stop(state, name)
+        raise
+    return out
+
+
+SERVICE_NAMES = ("serve", "prefect", "mlflow")  # stop order: clients before servers
+
+
+def down(state: Path) -> list[str]:
+    """Stop the serving process and both servers; returns the names that were running."""
+    return [name for name in SERVICE_NAMES if stop(state, name)]

@@ -1,0 +1,120 @@
+"""decode: every index clip -> T_store frames sampled uniformly over its range, short side S, one .mp4.
+
+Per clip, written atomically so a killed run resumes where it stopped:
+    decoded/<hash>/clips/<key>.mp4 + <key>.json (schemas.DecodedClip, written last)
+    decoded/<hash>/rejects/<key>.json (schemas.RejectRecord) for a clip that cannot be decoded
+Then decoded.parquet and rejects.parquet collect them and `_COMPLETE` is written.
+"""
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pevl import paths
+from pevl.datasets import make_key
+from pevl.datasets.common import safe_source
+from pevl.shards.codec import VIDEO_EXT, encode_clip
+from pevl.stages.outputs import current_marker, finish, input_token, prepare, skipped, write_atomic
+from pevl.stages.parallel import run_jobs
+from pevl.stages.tables import read_table, write_table
+from pose_extraction.video import VideoError, sample_clip
+from schemas import ClipRecord, DecodeConfig, DecodedClip, PipelineConfig, RejectRecord, StageResult
+
+STAGE = "decode"
+log = logging.getLogger("pevl.stages.decode")
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """One clip to decode (plain values, sent to a worker process)."""
+
+    clip: dict
+    key: str
+    root: str
+    out: str
+    decode: dict
+
+
+def _store(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig, out: Path) -> None:
+    path = Path(job.root) / safe_source(Path(job.root), clip.source)
+    sampled = sample_clip(path, clip.start_frame or 0, clip.end_frame, cfg.frames, min_frames=cfg.min_frames,
+                          seek_after=cfg.seek_after, short_side=cfg.short_side, rgb=False)
+    frames, info = sampled.frames, sampled.info  # (T, H, W, 3) BGR
+    fps = clip.fps or info.fps
+    tmp = out / "clips" / f".{job.key}.{os.getpid()}.tmp.{VIDEO_EXT}"
+    encode_clip(frames, fps, cfg.codec, tmp, crf=cfg.h264_crf, rgb=False)
+    os.replace(tmp, out / "clips" / f"{job.key}.{VIDEO_EXT}")
+    record = DecodedClip(
+        key=job.key, clip_id=clip.clip_id, dataset=clip.dataset, split=clip.split, label=clip.label,
+        source=clip.source, frame_indices=sampled.indices, fps=fps, height=frames.shape[1],
+        width=frames.shape[2], source_width=info.width, source_height=info.height, codec=cfg.codec,
+    )
+    write_atomic(out / "clips" / f"{job.key}.json", record.model_dump_json())  # written last: clip done
+
+
+def decode_clip_job(job: DecodeJob) -> tuple[str, str | None]:
+    """Decode, resize and store one clip. Returns (key, reject reason or None)."""
+    clip, cfg, out = ClipRecord.model_validate(job.clip), DecodeConfig.model_validate(job.decode), Path(job.out)
+    try:
+        _store(job, clip, cfg, out)
+        return job.key, None
+    except (VideoError, ValueError) as e:
+        reason = str(e)
+    except Exception as e:  # an encoder or OS failure on one clip must not stop the run
+        log.warning("decode: %s failed", clip.clip_id, exc_info=True)
+        reason = f"decode failed: {type(e).__name__}: {e}"
+    reject = RejectRecord(clip_id=clip.clip_id, stage=STAGE, reason=reason)
+    write_atomic(out / "rejects" / f"{job.key}.json", reject.model_dump_json())
+    return job.key, reason
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _collect(out: Path, keys: dict[str, str]) -> tuple[list[DecodedClip], list[RejectRecord]]:
+    decoded, rejects = [], []
+    for key, clip_id in keys.items():
+        done = out / "clips" / f"{key}.json"
+        if done.exists():
+            decoded.append(DecodedClip.model_validate_json(done.read_text()))
+        else:
+            path = out / "rejects" / f"{key}.json"
+            rejects.append(RejectRecord.model_validate(json.loads(path.read_text())))
+    return decoded, rejects
+
+
+def run_decode(cfg: PipelineConfig, force: bool = False) -> StageResult:
+    """Decode every index clip (idempotent, resumable, `decode.workers` processes)."""
+    started = time.perf_counter()
+    out, config_hash = paths.decode_dir(cfg), paths.decode_hash(cfg)
+    inputs = {"ingest": input_token("ingest", paths.index_dir(cfg), paths.index_hash(cfg))}
+    marker = None if force else current_marker(out, config_hash, inputs)
+    if marker:
+        return skipped(STAGE, out, marker)
+    prepare(out, force, inputs)
+    for sub in ("clips", "rejects"):
+        (out / sub).mkdir(exist_ok=True)
+        for tmp in (out / sub).glob(".*.tmp*"):
+            tmp.unlink()  # a killed run's half-written file
+    clips = read_table(paths.index_dir(cfg) / "clips.parquet", ClipRecord)
+    keys = {make_key(c.clip_id): c.clip_id for c in clips}
+    todo = [c for c in clips if not (out / "clips" / f"{make_key(c.clip_id)}.json").exists()
+            and not (out / "rejects" / f"{make_key(c.clip_id)}.json").exists()]
+    if len(todo) < len(clips):
+        log.info("decode: resuming, %d of %d clips already done", len(clips) - len(todo), len(clips))
+    root, dec = str(paths.dataset_root(cfg)), cfg.decode.model_dump()
+    jobs = [DecodeJob(c.model_dump(), make_key(c.clip_id), root, str(out), dec) for c in todo]
+    for key, reason in run_jobs(decode_clip_job, jobs, cfg.decode.workers, "decode", _init_worker):
+        if reason:
+            log.debug("decode: rejected %s: %s", key, reason)
+    decoded, rejects = _collect(out, keys)
+    write_table(out / "decoded.parquet", DecodedClip, decoded)
+    write_table(out / "rejects.parquet", RejectRecord, rejects)
+    counts = {"clips": len(clips), "decoded": len(decoded), "rejects": len(rejects)}
+    return finish(STAGE, out, cfg, config_hash, inputs, counts, started)

@@ -1,0 +1,56 @@
+"""ingest: the dataset's adapter -> index/clips.parquet, index/classes.json, index/rejects.parquet."""
+
+import importlib
+import logging
+import time
+from collections import Counter
+
+from pevl import paths
+from pevl.datasets import dataset_fingerprint, read_dataset
+from pevl.stages.outputs import current_marker, finish, prepare, skipped
+from pevl.stages.tables import write_classes, write_table
+from schemas import ClipRecord, PipelineConfig, RejectRecord, StageResult
+
+STAGE = "ingest"
+log = logging.getLogger("pevl.stages.ingest")
+
+
+def _ensure_synthdive(cfg: PipelineConfig) -> None:
+    """Generate SynthDive into dataset.root when the synth package provides ensure_synthdive."""
+    try:
+        synth = importlib.import_module("pevl.synth")
+    except ImportError:
+        log.warning("pevl.synth is not available: reading %s as it is", cfg.dataset.root)
+        return
+    ensure = getattr(synth, "ensure_synthdive", None)
+    if ensure is not None:
+        ensure(cfg.dataset)
+
+
+def run_ingest(cfg: PipelineConfig, force: bool = False) -> StageResult:
+    """Read the raw dataset with its adapter into the clip index (idempotent).
+
+    Every annotation record becomes a clip row or a rejects row (stage "ingest"). The output is
+    reused while the dataset's annotation files are unchanged.
+    """
+    started = time.perf_counter()
+    out, config_hash, root = paths.index_dir(cfg), paths.index_hash(cfg), paths.dataset_root(cfg)
+    if cfg.dataset.name == "synthdive":
+        _ensure_synthdive(cfg)  # cheap when the dataset is there; regenerates when its parameters changed
+    inputs = {"dataset": dataset_fingerprint(cfg.dataset.name, root)}
+    marker = None if force else current_marker(out, config_hash, inputs)
+    if marker:
+        return skipped(STAGE, out, marker)
+    index = read_dataset(cfg.dataset.name, root)
+    prepare(out, True, inputs)
+    write_table(out / "clips.parquet", ClipRecord, index.clips)
+    write_table(out / "rejects.parquet", RejectRecord, index.rejects)
+    write_classes(out / "classes.json", index.classes)
+    splits = Counter(c.split for c in index.clips)
+    log.info("ingest: %d records -> %d clips %s, %d rejects", index.records, len(index.clips),
+             dict(splits), len(index.rejects))
+    counts = {"records": index.records, "clips": len(index.clips), "rejects": len(index.rejects),
+              "classes": len(index.classes)}
+    if index.records != len(index.clips) + len(index.rejects):
+        raise RuntimeError(f"ingest lost records: {counts}")
+    return finish(STAGE, out, cfg, config_hash, inputs, counts, started)

@@ -1,0 +1,193 @@
+"""poses: every decoded clip -> the main person's (T_store, K, 3) keypoints in stored-frame pixels + boxes.
+
+Per clip, written atomically (a killed run resumes):
+    poses/<hash>/clips/<key>.bbox.npy (T, 4) float32, then <key>.pose.npy (T, K, 3) float32 (last)
+    poses/<hash>/rejects/<key>.json when the estimator fails on that clip
+Then info.json (backend, model, joints), rejects.parquet and `_COMPLETE`.
+
+The work is split so an orchestrator can fan it out: `start_poses` (plan), `estimate_batch` (any
+subset of keys, any process), `finish_poses` (collect and mark complete); `run_poses` chains them.
+"""
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pevl import paths
+from pevl.shards.codec import VIDEO_EXT, decode_clip
+from pevl.stages.outputs import (
+    StageError,
+    current_marker,
+    finish,
+    input_token,
+    prepare,
+    read_marker,
+    skipped,
+    write_atomic,
+)
+from pevl.stages.parallel import run_jobs
+from pevl.stages.tables import read_table, write_table
+from schemas import DecodedClip, PipelineConfig, PoseConfig, RejectRecord, StageResult
+
+STAGE = "poses"
+log = logging.getLogger("pevl.stages.poses")
+_WORKER: dict = {}
+
+
+@dataclass(frozen=True)
+class PoseJob:
+    """One decoded clip to run the estimator on (plain values, sent to a worker process)."""
+
+    clip: dict
+    decoded_dir: str
+    out: str
+
+
+def _init_estimator(poses: dict, dataset_root: str) -> None:
+    """Build this process's estimator once; a failure is kept and reported by every job."""
+    from pose_extraction import build_estimator
+
+    _WORKER.clear()
+    try:
+        _WORKER["estimator"] = build_estimator(PoseConfig.model_validate(poses), Path(dataset_root))
+    except Exception as e:  # reported to the parent, which stops the stage with this message
+        _WORKER["error"] = f"{type(e).__name__}: {e}"
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write one array as .npy atomically."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    write_atomic(path, buf.getvalue())
+
+
+def _estimate(clip: DecodedClip, decoded_dir: Path, dataset_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    from pose_extraction import FrameContext
+
+    frames = decode_clip((decoded_dir / "clips" / f"{clip.key}.{VIDEO_EXT}").read_bytes())  # (T, H, W, 3)
+    t = len(clip.frame_indices)
+    if frames.shape[0] != t:
+        raise ValueError(f"stored clip has {frames.shape[0]} frames, expected {t}")
+    context = FrameContext(clip_id=clip.clip_id, source=clip.source, dataset_root=dataset_root,
+                           frame_indices=tuple(clip.frame_indices),
+                           source_size=(clip.source_width, clip.source_height))
+    track = _WORKER["estimator"].estimate(frames, context)
+    keypoints = np.asarray(track.keypoints, dtype=np.float32)
+    bboxes = np.asarray(track.bboxes, dtype=np.float32)
+    if keypoints.ndim != 3 or keypoints.shape[0] != t or keypoints.shape[2] != 3:
+        raise ValueError(f"estimator returned keypoints of shape {keypoints.shape}, expected ({t}, K, 3)")
+    if bboxes.shape != (t, 4) or not (np.isfinite(keypoints).all() and np.isfinite(bboxes).all()):
+        raise ValueError(f"estimator returned boxes {bboxes.shape} (expected ({t}, 4)) or non-finite values")
+    return keypoints, bboxes
+
+
+def pose_clip_job(job: PoseJob) -> tuple[str, str | None]:
+    """Estimate and store one clip's poses. Returns (key, reject reason or None)."""
+    if "error" in _WORKER:
+        raise StageError(f"poses: the pose estimator cannot be built: {_WORKER['error']}")
+    clip, out = DecodedClip.model_validate(job.clip), Path(job.out)
+    try:
+        keypoints, bboxes = _estimate(clip, Path(job.decoded_dir), Path(_WORKER["dataset_root"]))
+    except Exception as e:  # one clip's failure is its reject row, never the end of the run
+        reason = f"poses failed: {type(e).__name__}: {e}"
+        reject = RejectRecord(clip_id=clip.clip_id, stage=STAGE, reason=reason)
+        write_atomic(out / "rejects" / f"{clip.key}.json", reject.model_dump_json())
+        return clip.key, reason
+    if not (out / "info.json").exists():
+        estimator = _WORKER["estimator"]
+        info = {"backend": estimator.backend, "model": estimator.model, "num_joints": keypoints.shape[1]}
+        write_atomic(out / "info.json", json.dumps(info, indent=1))
+    save_npy(out / "clips" / f"{clip.key}.bbox.npy", bboxes)
+    save_npy(out / "clips" / f"{clip.key}.pose.npy", keypoints)  # written last: clip done
+    return clip.key, None
+
+
+def _init_worker(poses: dict, dataset_root: str) -> None:
+    _init_estimator(poses, dataset_root)
+    _WORKER["dataset_root"] = dataset_root
+
+
+def _inputs(cfg: PipelineConfig) -> dict[str, str]:
+    return {"decode": input_token("decode", paths.decode_dir(cfg), paths.decode_hash(cfg))}
+
+
+def _done(out: Path, key: str) -> bool:
+    return (out / "clips" / f"{key}.pose.npy").exists() or (out / "rejects" / f"{key}.json").exists()
+
+
+def start_poses(cfg: PipelineConfig, force: bool = False) -> tuple[StageResult | None, list[str]]:
+    """Plan the stage: (the skipped result, []) when complete, else (None, keys still to estimate)."""
+    out, config_hash, inputs = paths.poses_dir(cfg), paths.poses_hash(cfg), _inputs(cfg)
+    marker = None if force else current_marker(out, config_hash, inputs)
+    if marker:
+        return skipped(STAGE, out, marker), []
+    prepare(out, force, inputs)
+    for sub in ("clips", "rejects"):
+        (out / sub).mkdir(exist_ok=True)
+        for tmp in (out / sub).glob(".*.tmp"):
+            tmp.unlink()
+    clips = read_table(paths.decode_dir(cfg) / "decoded.parquet", DecodedClip)
+    todo = [c.key for c in clips if not _done(out, c.key)]
+    if len(todo) < len(clips):
+        log.info("poses: resuming, %d of %d clips already done", len(clips) - len(todo), len(clips))
+    return None, todo
+
+
+def estimate_batch(cfg: PipelineConfig, keys: list[str], workers: int = 1) -> dict[str, int]:
+    """Estimate poses for these clip keys (after start_poses) with `workers` processes."""
+    out, decoded_dir = paths.poses_dir(cfg), paths.decode_dir(cfg)
+    wanted = set(keys)
+    clips = [c for c in read_table(decoded_dir / "decoded.parquet", DecodedClip) if c.key in wanted]
+    jobs = [PoseJob(c.model_dump(), str(decoded_dir), str(out)) for c in clips]
+    init_args = (cfg.poses.model_dump(), str(paths.dataset_root(cfg)))
+    rejects = 0
+    for _key, reason in run_jobs(pose_clip_job, jobs, workers, "poses", _init_worker, init_args):
+        rejects += reason is not None
+    return {"posed": len(jobs) - rejects, "rejects": rejects}
+
+
+def _describe(cfg: PipelineConfig, out: Path) -> dict:
+    """Backend, model and joint count as the estimator reported them (config names if no clip got poses)."""
+    if (out / "info.json").exists():
+        return json.loads((out / "info.json").read_text())
+    model = cfg.poses.rtmlib.pose_model if cfg.poses.backend == "rtmlib" else "keypoints"
+    return {"backend": cfg.poses.backend, "model": model, "num_joints": 0}
+
+
+def finish_poses(cfg: PipelineConfig, started: float | None = None) -> StageResult:
+    """Collect every clip's outcome, write info.json + rejects.parquet and mark the stage complete."""
+    started = time.perf_counter() if started is None else started
+    out = paths.poses_dir(cfg)
+    clips = read_table(paths.decode_dir(cfg) / "decoded.parquet", DecodedClip)
+    missing = [c.key for c in clips if not _done(out, c.key)]
+    if missing:
+        raise StageError(f"poses: {len(missing)} clips have no poses yet (e.g. {missing[0]}): run estimate_batch")
+    rejects = [RejectRecord.model_validate_json((out / "rejects" / f"{c.key}.json").read_text())
+               for c in clips if (out / "rejects" / f"{c.key}.json").exists()]
+    write_atomic(out / "info.json", json.dumps(_describe(cfg, out), indent=1))
+    write_table(out / "rejects.parquet", RejectRecord, rejects)
+    counts = {"clips": len(clips), "posed": len(clips) - len(rejects), "rejects": len(rejects)}
+    return finish(STAGE, out, cfg, paths.poses_hash(cfg), _inputs(cfg), counts, started)
+
+
+def run_poses(cfg: PipelineConfig, force: bool = False) -> StageResult:
+    """Estimate the main person's poses for every decoded clip (idempotent, resumable, workers)."""
+    started = time.perf_counter()
+    result, keys = start_poses(cfg, force)
+    if result is not None:
+        return result
+    estimate_batch(cfg, keys, cfg.poses.workers)
+    return finish_poses(cfg, started)
+
+
+def pose_info(cfg: PipelineConfig) -> dict:
+    """info.json of a complete poses output (backend, model, num_joints)."""
+    out = paths.poses_dir(cfg)
+    if not read_marker(out):
+        raise StageError(f"stage 'poses' has no complete output in {out}: run it first")
+    return json.loads((out / "info.json").read_text())

@@ -1,0 +1,123 @@
+"""shard: decoded clips + poses + classes -> WebDataset tars per split, manifest, sizes, the full rejects.
+
+    shards/<hash>/<split>/<dataset>-<split>-%06d.tar   samples <key>.mp4, <key>.pose.npy, <key>.json
+    shards/<hash>/manifest.parquet, sizes.json, classes.json (copied from the index)
+    shards/<hash>/rejects.parquet   every reject of every stage: the clips that are not samples
+    shards/<hash>/summary.json      records = samples + rejects, rejects by stage and reason
+
+Samples are streamed one at a time (memory does not grow with the dataset) in a fixed order
+(split, then key), so a restarted run writes byte-identical tars and keeps those already finished.
+"""
+
+import io
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pevl import paths
+from pevl.shards.codec import VIDEO_EXT
+from pevl.shards.manifest import SPLITS, write_manifest
+from pevl.shards.reader import META_EXT, POSE_EXT
+from pevl.shards.writer import TMP_SUFFIX, ShardWriter
+from pevl.stages.outputs import StageError, current_marker, finish, input_token, prepare, skipped, write_atomic
+from pevl.stages.poses import pose_info
+from pevl.stages.summary import count_by_reason, read_marker_counts
+from pevl.stages.tables import read_classes, read_table, write_table
+from schemas import DecodedClip, ManifestRow, PipelineConfig, RejectRecord, SampleMeta, StageResult
+
+STAGE = "shard"
+log = logging.getLogger("pevl.stages.shard")
+
+
+def _inputs(cfg: PipelineConfig) -> dict[str, str]:
+    return {
+        "ingest": input_token("ingest", paths.index_dir(cfg), paths.index_hash(cfg)),
+        "decode": input_token("decode", paths.decode_dir(cfg), paths.decode_hash(cfg)),
+        "poses": input_token("poses", paths.poses_dir(cfg), paths.poses_hash(cfg)),
+    }
+
+
+def build_sample(clip: DecodedClip, cfg: PipelineConfig, info: dict) -> tuple[dict[str, bytes], SampleMeta]:
+    """The tar members of one sample: stored clip bytes, pose .npy bytes, meta JSON."""
+    video = (paths.decode_dir(cfg) / "clips" / f"{clip.key}.{VIDEO_EXT}").read_bytes()
+    pose = np.load(paths.poses_dir(cfg) / "clips" / f"{clip.key}.pose.npy", allow_pickle=False)
+    pose = pose.astype(np.float32, copy=False)  # (T, K, 3)
+    if pose.ndim != 3 or pose.shape[0] != len(clip.frame_indices):
+        raise ValueError(f"pose shape {pose.shape} does not fit {len(clip.frame_indices)} frames")
+    meta = SampleMeta(
+        key=clip.key, clip_id=clip.clip_id, dataset=clip.dataset, split=clip.split, label=clip.label,
+        source=clip.source, frame_indices=clip.frame_indices, fps=clip.fps, height=clip.height,
+        width=clip.width, num_frames=len(clip.frame_indices), num_joints=pose.shape[1],
+        pose_backend=info["backend"], pose_model=info["model"],
+    )
+    buf = io.BytesIO()
+    np.save(buf, pose, allow_pickle=False)
+    return {VIDEO_EXT: video, POSE_EXT: buf.getvalue(), META_EXT: meta.model_dump_json().encode()}, meta
+
+
+def _write_split(out: Path, split: str, clips: list[DecodedClip], cfg: PipelineConfig, info: dict,
+                 rows: list[ManifestRow], rejects: list[RejectRecord]) -> int:
+    prefix = f"{cfg.dataset.name}-{split}"
+    with ShardWriter(out / split, prefix, cfg.shards.max_samples, cfg.shards.max_bytes) as writer:
+        for clip in clips:
+            try:
+                fields, meta = build_sample(clip, cfg, info)
+            except (OSError, ValueError) as e:
+                rejects.append(RejectRecord(clip_id=clip.clip_id, stage=STAGE,
+                                            reason=f"shard failed: {type(e).__name__}: {e}"))
+                continue
+            name = writer.write(clip.key, fields)
+            rows.append(ManifestRow(key=meta.key, clip_id=meta.clip_id, dataset=meta.dataset, split=split,
+                                    label=meta.label, shard=f"{split}/{name}", num_frames=meta.num_frames,
+                                    height=meta.height, width=meta.width, num_joints=meta.num_joints))
+    return len(writer.names)
+
+
+def _upstream_rejects(cfg: PipelineConfig) -> list[RejectRecord]:
+    tables = [paths.index_dir(cfg) / "rejects.parquet", paths.decode_dir(cfg) / "rejects.parquet",
+              paths.poses_dir(cfg) / "rejects.parquet"]
+    return [r for t in tables for r in read_table(t, RejectRecord)]
+
+
+def _summary(cfg: PipelineConfig, samples: int, rejects: list[RejectRecord]) -> dict:
+    records = read_marker_counts(paths.index_dir(cfg)).get("records", 0)
+    return {"records": records, "samples": samples, "rejects": len(rejects),
+            "ok": records == samples + len(rejects), "rejects_by_reason": count_by_reason(rejects)}
+
+
+def run_shard(cfg: PipelineConfig, force: bool = False) -> StageResult:
+    """Write the shards of every posed clip, then verify them (idempotent, resumable)."""
+    from pevl.shards.verify import verify_shards
+
+    started = time.perf_counter()
+    out, config_hash, inputs = paths.shards_dir(cfg), paths.shards_hash(cfg), _inputs(cfg)
+    marker = None if force else current_marker(out, config_hash, inputs)
+    if marker:
+        return skipped(STAGE, out, marker)
+    prepare(out, force, inputs)
+    for tmp in out.rglob(f"*{TMP_SUFFIX}"):
+        tmp.unlink()  # a tar that a killed run had not finished
+    shutil.copyfile(paths.index_dir(cfg) / "classes.json", out / "classes.json")
+    num_classes = len(read_classes(out / "classes.json"))
+    rejects = _upstream_rejects(cfg)
+    rejected = {r.clip_id for r in rejects if r.stage == "poses"}
+    clips = [c for c in read_table(paths.decode_dir(cfg) / "decoded.parquet", DecodedClip)
+             if c.clip_id not in rejected]
+    info, rows, tars = pose_info(cfg), [], 0
+    for split in SPLITS:
+        chosen = sorted((c for c in clips if c.split == split), key=lambda c: c.key)
+        tars += _write_split(out, split, chosen, cfg, info, rows, rejects) if chosen else 0
+    sizes = write_manifest(out, rows)
+    write_table(out / "rejects.parquet", RejectRecord, rejects)
+    summary = _summary(cfg, len(rows), rejects)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    checked, defects = verify_shards(out)
+    if defects or checked != len(rows) or not all(0 <= r.label < num_classes for r in rows):
+        raise StageError(f"shard: verification failed in {out}:\n  " + "\n  ".join(defects[:20]))
+    counts = {"records": summary["records"], "samples": len(rows), "rejects": len(rejects), "tars": tars,
+              **{f"samples_{k}": v for k, v in sizes.items()}}
+    return finish(STAGE, out, cfg, config_hash, inputs, counts, started)

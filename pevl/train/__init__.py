@@ -1,0 +1,1 @@
+"""Training: optimizer and schedule (optim.py), checkpoints, distributed state, the loop (loop.py)."""

@@ -1,0 +1,122 @@
+"""Process-group state for torchrun/DDP (NCCL on GPUs, gloo on CPU); one process = world of 1.
+
+Rank 0 alone logs to MLflow and writes checkpoints; everything else calls these helpers.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistState:
+    """Where this process sits: rank, world size, local rank and its device."""
+
+    rank: int
+    world: int
+    local_rank: int
+    device: Any
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that logs and saves."""
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun (or another launcher) set WORLD_SIZE and RANK."""
+    return "WORLD_SIZE" in os.environ and "RANK" in os.environ
+
+
+def pick_device(name: str) -> Any:
+    """torch.device for 'auto' | 'cpu' | 'cuda' (auto = cuda when available)."""
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but no CUDA device is visible")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op threads of this process (0 keeps torch's default)."""
+    import torch
+
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def init_distributed(device_name: str) -> DistState:
+    """Join the torchrun process group if launched by torchrun; otherwise a world of one."""
+    import torch
+    import torch.distributed as dist
+
+    device = pick_device(device_name)
+    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
+        return DistState(0, 1, 0, device)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    state = DistState(dist.get_rank(), dist.get_world_size(), local_rank, device)
+    log.info("rank %d of %d on %s", state.rank, state.world, device)
+    return state
+
+
+def barrier(state: DistState) -> None:
+    """Wait for every rank (no-op in a world of one)."""
+    import torch.distributed as dist
+
+    if state.world > 1:
+        dist.barrier()
+
+
+def gather_objects(obj: Any, state: DistState) -> list[Any]:
+    """Every rank's `obj`, in rank order, on every rank (a list of one in a world of one)."""
+    import torch.distributed as dist
+
+    if state.world == 1:
+        return [obj]
+    out: list[Any] = [None] * state.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, state: DistState) -> Any:
+    """Rank 0's `obj` on every rank."""
+    import torch.distributed as dist
+
+    if state.world == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_reduce_mean(values: dict[str, float], state: DistState) -> dict[str, float]:
+    """Mean of each scalar over ranks (identity in a world of one)."""
+    import torch
+    import torch.distributed as dist
+
+    if state.world == 1 or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.to(state.device)
+    dist.all_reduce(t)
+    return {k: float(v) / state.world for k, v in zip(keys, t.tolist())}
+
+
+def cleanup(state: DistState) -> None:
+    """Leave the process group (if one was joined)."""
+    import torch.distributed as dist
+
+    if state.world > 1 and dist.is_initialized():
+        dist.destroy_process_group()
