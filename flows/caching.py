@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_PACKAGES = ("pevl", "pose_extraction", "flows")
-
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _module_file(name: str) -> Path | None:
-    """The source file of a project module under the checkout, without importing anything."""
-    base = ROOT.joinpath(*name.split("."))
+def _module_file(name: str, root: Path) -> Path | None:
+    """The source file of a project module under root, without importing anything."""
+    base = root.joinpath(*name.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
             return path
@@ -45,7 +43,7 @@ def _imported_names(tree: ast.AST, package: str) -> set[str]:
 
 
 @lru_cache(maxsize=None)
-def module_sources(module: str) -> tuple[Path, ...]:
+def module_sources(module: str, root: Path = ROOT) -> tuple[Path, ...]:
     """Source files of `module` and of the project modules it imports, transitively, sorted."""
     seen: dict[str, Path] = {}
     todo = [module]
@@ -53,7 +51,7 @@ def module_sources(module: str) -> tuple[Path, ...]:
         name = todo.pop()
         if name in seen:
             continue
-        path = _module_file(name)
+        path = _module_file(name, root)
         if path is None:
             continue
         seen[name] = path
@@ -63,11 +61,11 @@ def module_sources(module: str) -> tuple[Path, ...]:
     return tuple(sorted(set(seen.values())))
 
 
-def code_version(module: str) -> str:
-    """12-hex hash of the source of `module` and the project modules it imports."""
+def code_version(module: str, root: Path = ROOT) -> str:
+    """12-hex hash of the source of `module` and the project modules it imports (files under root)."""
     digest = hashlib.sha256()
-    for path in module_sources(module):
-        digest.update(path.name.encode())
+    for path in module_sources(module, root):
+        digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 

@@ -42,9 +42,12 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     _, world = _world()
     if world == 1:
         return x
-    from torch.distributed.nn.functional import all_gather
+    import torch.distributed as dist
+    from torch.distributed import _functional_collectives as fc
 
-    return torch.cat(all_gather(x), dim=0)
+    # the functional all-gather has autograd (its backward reduce-scatters the gradient); torch
+    # 2.14 deprecates torch.distributed.nn.functional.all_gather in its favour
+    return fc.wait_tensor(fc.all_gather_single(x.contiguous(), 0, dist.group.WORLD))
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -111,6 +114,10 @@ def vp2t_loss(logits: torch.Tensor, labels: torch.Tensor, strength: torch.Tensor
 
 def t2vp_loss(logits: torch.Tensor, labels: torch.Tensor, class_strength: torch.Tensor) -> torch.Tensor:
     """Class texts present in the (gathered) batch -> the batch's clips.
+
+    Across ranks every rank computes this same whole-batch loss (its anchors are class texts, not
+    local clips); the all-gather's backward sums the ranks' gradients and DDP averages them, which
+    gives the whole-batch gradient.
 
     Args:
         logits: (B, C) local scaled scores; gathered across ranks here.

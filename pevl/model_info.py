@@ -3,7 +3,8 @@
 FLOPs come from torch's FlopCounterMode on one clip (batch 1), without gradients: every matmul,
 convolution and attention op, counted as 2 FLOPs per multiply-add. Many papers (fvcore) quote
 multiply-adds as "FLOPs"; `gmacs` gives that figure. The class text features are cached at build
-time, so a clip's cost excludes the frozen text transformer (it runs once, not per clip). The
+time, so a clip's cost excludes the frozen text transformer (it runs once, not per clip); what
+remains of the text side (adapted blocks, projection) runs once per batch, not per clip. The
 frozen image tower is shared: its FLOPs are counted under the encoder that calls it (video or
 pose), so the per-submodule column reads as "the cost of this path".
 """
@@ -37,13 +38,13 @@ class ModelInfo:
     rows: list[ParamRow] = field(default_factory=list)
     total: int = 0
     trainable: int = 0
-    gflops: float = 0.0
+    gflops: float | None = None
     flops_by_module: dict[str, float] = field(default_factory=dict)
 
     @property
-    def gmacs(self) -> float:
+    def gmacs(self) -> float | None:
         """Multiply-adds per clip, in G (fvcore's "GFLOPs")."""
-        return self.gflops / 2
+        return None if self.gflops is None else self.gflops / 2
 
 
 def placeholder_classes(num_classes: int) -> list[ClassText]:
@@ -121,9 +122,11 @@ def format_info(info: ModelInfo) -> list[str]:
         gf = info.flops_by_module.get(r.name)
         gf_text = f"{gf:14.2f}" if gf is not None and r.depth == 0 else " " * 14
         lines.append(f"{'  ' * r.depth + r.name:<34}{r.total:>14,}{r.trainable:>14,}{gf_text}")
-    lines.append(f"{'total':<34}{info.total:>14,}{info.trainable:>14,}{info.gflops:14.2f}")
-    lines.append(
-        f"trainable: {info.trainable / 1e6:.2f} M of {info.total / 1e6:.2f} M parameters; "
-        f"{info.gflops:.1f} GFLOPs per clip ({info.gmacs:.1f} GMACs, fvcore-style 'GFLOPs')"
-    )
+    total_gf = f"{info.gflops:14.2f}" if info.gflops is not None else ""
+    lines.append(f"{'total':<34}{info.total:>14,}{info.trainable:>14,}{total_gf}")
+    summary = f"trainable: {info.trainable / 1e6:.2f} M of {info.total / 1e6:.2f} M parameters"
+    if info.gflops is not None:
+        summary += (f"; {info.gflops:.1f} GFLOPs per clip ({info.gmacs:.1f} GMACs, fvcore-style 'GFLOPs'; "
+                    "the text part runs once per batch)")
+    lines.append(summary)
     return lines

@@ -104,16 +104,6 @@ def mlflow_service(state: Path, port: int = MLFLOW_PORT) -> Service:
     return Service("mlflow", command, env, port, mlflow_url(port), f"{mlflow_url(port)}/health")
 
 
-def client_env(prefect_port: int = PREFECT_PORT, mlflow_port: int = MLFLOW_PORT,
-               state: Path | None = None) -> dict[str, str]:
-    """Environment for processes that talk to the local servers (serve, CLI, tests)."""
-    env = {**QUIET_ENV, "PREFECT_API_URL": prefect_api_url(prefect_port),
-           "MLFLOW_TRACKING_URI": mlflow_url(mlflow_port), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    if state is not None:
-        env["PREFECT_HOME"] = str(state / "prefect")
-    return env
-
-
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
     """True when GET url answers 200."""
     try:
@@ -123,15 +113,20 @@ def is_healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def deployment_names(api_url: str, timeout: float = 5.0) -> list[str]:
-    """Names of the deployments registered on a Prefect server ([] when it does not answer)."""
+def deployments(api_url: str, timeout: float = 5.0) -> list[dict]:
+    """The deployments registered on a Prefect server, as the REST API returns them ([] if none answers)."""
     req = urllib.request.Request(f"{api_url}/deployments/filter", data=b"{}", method="POST",
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return [d["name"] for d in json.loads(resp.read())]
-    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+            return list(json.loads(resp.read()))
+    except (urllib.error.URLError, OSError, ValueError, TypeError):
         return []
+
+
+def deployment_names(api_url: str, timeout: float = 5.0) -> list[str]:
+    """Names of the deployments registered on a Prefect server ([] when it does not answer)."""
+    return [d.get("name", "") for d in deployments(api_url, timeout)]
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
@@ -231,15 +226,42 @@ def wait_ready(proc: subprocess.Popen, rec: Running, timeout: float,
     raise RuntimeError(f"{rec.name} not healthy after {timeout:.0f} s; log {rec.log}:\n{_log_tail(rec.log)}")
 
 
+def start_all(services: list[Service], state: Path, timeout: float = 120.0) -> dict[str, tuple[Running, bool]]:
+    """Start the services that are not running yet, all at once, then wait until each is ready.
+
+    Returns {name: (record, started_now)}; on any failure every service started here is stopped.
+    """
+    out: dict[str, tuple[Running, bool]] = {}
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for service in services:
+            rec = running(state, service.name)
+            if rec is not None:
+                out[service.name] = (rec, False)
+                continue
+            if service.port is not None and not port_is_free(service.port):
+                raise RuntimeError(f"{service.name}: port {HOST}:{service.port} is already in use by another "
+                                   "process; choose another port or stop that process")
+            procs[service.name], rec = _spawn(service, state)
+            out[service.name] = (rec, True)
+            log.info("starting %s (pid %d), log %s", service.name, rec.pid, rec.log)
+        for name, proc in procs.items():
+            wait_ready(proc, out[name][0], timeout)
+    except BaseException:
+        for name in procs:
+            stop(state, name)
+        raise
+    return out
+
+
 def start(service: Service, state: Path, timeout: float = 120.0,
           ready: Callable[[], bool] | None = None) -> tuple[Running, bool]:
     """Start a service unless it already runs; wait until ready. Returns (record, started_now)."""
+    if ready is None:
+        return start_all([service], state, timeout)[service.name]
     rec = running(state, service.name)
     if rec is not None:
         return rec, False
-    if service.port is not None and not port_is_free(service.port):
-        raise RuntimeError(f"{service.name}: port {HOST}:{service.port} is already in use by another "
-                           "process; choose another port or stop that process")
     proc, rec = _spawn(service, state)
     log.info("starting %s (pid %d), log %s", service.name, rec.pid, rec.log)
     try:
@@ -289,19 +311,9 @@ def _reap(pid: int) -> None:
 
 def up(state: Path, prefect_port: int = PREFECT_PORT, mlflow_port: int = MLFLOW_PORT,
        ui: bool = True, timeout: float = 120.0) -> dict[str, tuple[Running, bool]]:
-    """Start the Prefect and MLflow servers (idempotent); {name: (record, started_now)}."""
+    """Start the Prefect and MLflow servers side by side (idempotent); {name: (record, started_now)}."""
     state.mkdir(parents=True, exist_ok=True)
-    services = [prefect_service(state, prefect_port, ui), mlflow_service(state, mlflow_port)]
-    out: dict[str, tuple[Running, bool]] = {}
-    try:
-        for service in services:
-            out[service.name] = start(service, state, timeout)
-    except BaseException:
-        for name, (_, started) in out.items():
-            if started:
-                stop(state, name)
-        raise
-    return out
+    return start_all([prefect_service(state, prefect_port, ui), mlflow_service(state, mlflow_port)], state, timeout)
 
 
 SERVICE_NAMES = ("serve", "prefect", "mlflow")  # stop order: clients before servers

@@ -41,7 +41,7 @@ class RtmlibEstimator:
         height, width = frames.shape[1:3]
         # rtmlib's models take BGR images, as OpenCV reads them
         dets = [self.detect(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)) for frame in frames]
-        return track_main_person(dets, (width, height), self.min_iou, self.max_jump)
+        return track_main_person(dets, (width, height), self.min_iou, self.max_jump, self.detect.num_joints)
 
 
 class BodyDetector:
@@ -55,6 +55,7 @@ class BodyDetector:
     def __call__(self, bgr: np.ndarray) -> Detections:
         """Args: bgr (H, W, 3) uint8. Returns every person found, boxes clipped to the frame."""
         boxes = _clip_boxes(np.asarray(self.det(bgr), np.float32).reshape(-1, 4), bgr.shape)
+        boxes = boxes[_has_area(boxes)]  # a box wholly outside the frame leaves nothing to crop
         if len(boxes) == 0:
             return Detections.empty(self.num_joints)
         keypoints, scores = self.pose(bgr, bboxes=boxes)
@@ -78,8 +79,11 @@ class RtmoDetector:
         _, keep = multiclass_nms(boxes, det_out[0, :, 4:5], nms_thr=self.rtmo.nms_thr, score_thr=self.rtmo.score_thr)
         if keep is None:
             return Detections.empty(self.num_joints)
+        kept = _clip_boxes(boxes[keep], bgr.shape)
+        inside = _has_area(kept)
+        keep = keep[inside]
         return Detections(
-            _clip_boxes(boxes[keep].astype(np.float32), bgr.shape),
+            kept[inside],
             (kpt_out[0, keep, :, :2] / ratio).astype(np.float32),
             np.clip(kpt_out[0, keep, :, 2], 0.0, 1.0).astype(np.float32),
         )
@@ -173,3 +177,8 @@ def _clip_boxes(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Clip (M, 4) xyxy boxes to an (H, W, ...) frame."""
     height, width = shape[:2]
     return np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+
+
+def _has_area(boxes: np.ndarray) -> np.ndarray:
+    """(M, 4) xyxy -> (M,) True where the box is at least a pixel wide and tall."""
+    return (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)

@@ -74,7 +74,11 @@ def keypoint_jump(ref_kpts: np.ndarray, ref_scores: np.ndarray, ref_box: np.ndar
 
 
 def track_main_person(
-    frames: Sequence[Detections], frame_size: tuple[int, int], min_iou: float = 0.1, max_jump: float = 1.0
+    frames: Sequence[Detections],
+    frame_size: tuple[int, int],
+    min_iou: float = 0.1,
+    max_jump: float = 1.0,
+    num_joints: int = 17,
 ) -> PoseTrack:
     """Pick the main person and follow it through the clip.
 
@@ -83,10 +87,11 @@ def track_main_person(
         frame_size: (width, height) of the frames.
         min_iou: box IoU with the last match that links a detection.
         max_jump: keypoint displacement (in last-box diagonals) that still links a detection.
+        num_joints: K when there are no frames to read it from.
     Returns:
         PoseTrack with keypoints (T, K, 3) and bboxes (T, 4); zeros where the person is absent.
     """
-    num_joints = frames[0].keypoints.shape[1] if frames else 0
+    num_joints = frames[0].keypoints.shape[1] if frames else num_joints
     keypoints = np.zeros((len(frames), num_joints, 3), np.float32)
     bboxes = np.zeros((len(frames), 4), np.float32)
     ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # box, keypoints, scores of the last match

@@ -5,6 +5,9 @@ Every failure is a `VideoError` whose message is a readable reject reason of the
 """
 
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,17 +46,41 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"empty file: {path.name} has 0 bytes")
 
 
-def open_capture(source: Path | bytes) -> tuple[cv2.VideoCapture, object]:
-    """Open a single-threaded FFmpeg capture on a file or on bytes held in memory.
+def _memfd(data: bytes) -> int:
+    fd = os.memfd_create("pevl-clip", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return fd
 
-    Returns (capture, keepalive): keep `keepalive` referenced while the capture is used, a
-    BytesIO freed under the capture crashes the process.
+
+@contextmanager
+def open_capture(source: Path | bytes) -> Iterator[cv2.VideoCapture]:
+    """A single-threaded FFmpeg capture on a file or on bytes in memory, released on exit.
+
+    Bytes go through an in-memory file (memfd, Linux) that the capture opens by path: OpenCV's
+    BytesIO reader leaks ~1.7 kB per capture (measured), which a training loader decoding every
+    sample every epoch would accumulate. Elsewhere a BytesIO is used, kept referenced while the
+    capture lives (one freed under the capture crashes the process).
     """
     params = [cv2.CAP_PROP_N_THREADS, 1]
+    fd, buf = None, None
     if isinstance(source, (bytes, bytearray, memoryview)):
-        buf = io.BytesIO(bytes(source))
-        return cv2.VideoCapture(buf, cv2.CAP_FFMPEG, params), buf
-    return cv2.VideoCapture(str(source), cv2.CAP_FFMPEG, params), None
+        if hasattr(os, "memfd_create"):
+            fd = _memfd(bytes(source))
+            cap = cv2.VideoCapture(f"/proc/self/fd/{fd}", cv2.CAP_FFMPEG, params)
+        else:
+            buf = io.BytesIO(bytes(source))
+            cap = cv2.VideoCapture(buf, cv2.CAP_FFMPEG, params)
+    else:
+        cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG, params)
+    try:
+        yield cap
+    finally:
+        cap.release()
+        del buf
+        if fd is not None:
+            os.close(fd)
 
 
 def _info(cap: cv2.VideoCapture) -> VideoInfo:
@@ -80,11 +107,8 @@ def probe_video(path: Path) -> VideoInfo:
     """Frame count, fps and size of a video file; raises VideoError with a readable reason."""
     path = Path(path)
     _check_file(path)
-    cap, _keep = open_capture(path)
-    try:
+    with open_capture(path) as cap:
         return _checked_info(cap, path.name)
-    finally:
-        cap.release()
 
 
 def uniform_indices(start: int, end: int, count: int) -> list[int]:
@@ -178,13 +202,10 @@ def read_frames(source: Path | bytes, indices: list[int], seek_after: int = 300,
     name = "video bytes" if in_memory else Path(source).name
     if not in_memory:
         _check_file(Path(source))
-    cap, _keep = open_capture(source)
-    try:
+    with open_capture(source) as cap:
         if not cap.isOpened():
             raise VideoError(f"undecodable: {name} is not a video or is truncated", readable=0)
         frames = _decode_at(cap, name, indices, seek_after, short_side)
-    finally:
-        cap.release()
     return swap_rb(frames) if rgb else frames
 
 
@@ -213,8 +234,7 @@ def sample_clip(path: Path, start: int, end: int | None, count: int, *, min_fram
     """
     path = Path(path)
     _check_file(path)
-    cap, _keep = open_capture(path)
-    try:
+    with open_capture(path) as cap:
         info = _checked_info(cap, path.name)
         stop = info.frame_count if end is None else end
         if stop - start < min_frames:
@@ -227,17 +247,16 @@ def sample_clip(path: Path, start: int, end: int | None, count: int, *, min_fram
             if end is not None or e.readable - start < min_frames:
                 raise
             indices = uniform_indices(start, e.readable, count)
-            frames = read_frames(path, indices, seek_after, short_side, rgb=False)
-    finally:
-        cap.release()
+            frames = None
+    if frames is None:  # sample the frames the file really holds
+        frames = read_frames(path, indices, seek_after, short_side, rgb=False)
     return SampledClip(swap_rb(frames) if rgb else frames, indices, info)
 
 
 def read_all_frames(source: Path | bytes) -> np.ndarray:
     """Decode every frame of a short video (a stored clip). Returns (T, H, W, 3) uint8 RGB."""
-    cap, _keep = open_capture(source)
     frames: list[np.ndarray] = []
-    try:
+    with open_capture(source) as cap:
         if not cap.isOpened():
             raise VideoError("undecodable: stored clip is not a video")
         while True:
@@ -245,8 +264,6 @@ def read_all_frames(source: Path | bytes) -> np.ndarray:
             if not ok:
                 break
             frames.append(frame)
-    finally:
-        cap.release()
     if not frames:
         raise VideoError("undecodable: stored clip has no frames")
     return swap_rb(np.stack(frames))

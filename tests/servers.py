@@ -59,10 +59,24 @@ def mlflow_server(state: Path, port: int | None = None, timeout: float = 120.0) 
         services.stop(state, "mlflow")
 
 
+@contextmanager
+def both_servers(state: Path, timeout: float = 180.0) -> Iterator[tuple[services.Running, services.Running]]:
+    """Prefect (no UI) and MLflow started side by side on free ports; both stopped on exit."""
+    wanted = [services.prefect_service(state, services.free_port(), ui=False),
+              services.mlflow_service(state, services.free_port())]
+    try:
+        started = services.start_all(wanted, state, timeout)
+        yield started["prefect"][0], started["mlflow"][0]
+    finally:
+        drain_prefect_clients()
+        services.stop(state, "prefect")
+        services.stop(state, "mlflow")
+
+
 def client_env(prefect: services.Running | None, mlflow: services.Running | None, state: Path) -> dict[str, str]:
     """os.environ plus the URLs of the given servers, for subprocesses (CLI, serve)."""
     env = {**os.environ, **services.QUIET_ENV, "PREFECT_HOME": str(state / "prefect"),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction"}
     if prefect is not None:
         env["PREFECT_API_URL"] = services.prefect_api_url(prefect.port)
     if mlflow is not None:

@@ -2,6 +2,7 @@
 vp2t/t2vp against loop references, the loss composition, and the cross-rank gather (2 processes)."""
 
 import math
+import threading
 
 import pytest
 import torch
@@ -68,7 +69,8 @@ def test_semantic_weights_equal_distances_are_all_one():
 def test_vp2t_with_unit_strength_equals_cross_entropy():
     g = torch.Generator().manual_seed(4)
     logits, labels = torch.randn(6, 5, generator=g) * 5, torch.tensor([0, 1, 2, 3, 4, 0])
-    torch.testing.assert_close(vp2t_loss(logits, labels, torch.ones(6, 5)), torch.nn.functional.cross_entropy(logits, labels))
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    torch.testing.assert_close(vp2t_loss(logits, labels, torch.ones(6, 5)), ce)
 
 
 def test_vp2t_and_t2vp_match_loop_references():
@@ -123,9 +125,11 @@ def test_batch_terms_gather_across_ranks_like_one_big_batch(tmp_path):
     data = {"a": torch.randn(6, 8, generator=g), "b": torch.randn(6, 8, generator=g),
             "logits": torch.randn(6, 4, generator=g) * 3, "labels": torch.tensor([0, 1, 1, 3, 0, 1]),
             "strength": torch.rand(4, 4, generator=g) + 0.1}
-    # fork: the children reuse the imported torch (a spawned one re-imports it, slow on 2 cores)
+    # fork reuses the imported torch (spawn re-imports it: slow on 2 cores), but forking a process
+    # that runs other threads (servers of other tests) can deadlock the child: spawn then
+    method = "fork" if threading.active_count() == 1 else "spawn"
     mp.start_processes(loss_rank_worker, args=(2, str(tmp_path / "init"), data, str(tmp_path)), nprocs=2,
-                       join=True, start_method="fork")
+                       join=True, start_method=method)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     a, b = data["a"].clone().requires_grad_(), data["b"].clone().requires_grad_()
     logits = data["logits"].clone().requires_grad_()

@@ -32,7 +32,8 @@ def test_local_weights_file(tmp_path, reference_clip):
 def test_local_weights_folder(tmp_path, reference_clip, prefix):
     folder = tmp_path / "weights"
     folder.mkdir()
-    save_file({k: v.contiguous() for k, v in reference_clip.state_dict().items()}, folder / "open_clip_model.safetensors")
+    state = {k: v.contiguous() for k, v in reference_clip.state_dict().items()}
+    save_file(state, folder / "open_clip_model.safetensors")
     torch.manual_seed(0)
     model = build_model(tiny_cfg({"model.pretrained": f"{prefix}{folder}"}), tiny_classes())
     assert_same_backbone(model, reference_clip)

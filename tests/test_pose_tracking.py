@@ -84,4 +84,5 @@ def test_scores_are_clipped_to_unit_range():
 @pytest.mark.parametrize("frames", [[], [frame(), frame()]])
 def test_no_detections_at_all(frames):
     track = track_main_person(frames, FRAME)
-    assert track.keypoints.shape[0] == len(frames) and not track.keypoints.any() and not track.bboxes.any()
+    assert track.keypoints.shape == (len(frames), K, 3) and track.bboxes.shape == (len(frames), 4)
+    assert not track.keypoints.any() and not track.bboxes.any()

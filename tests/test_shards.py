@@ -115,7 +115,7 @@ def test_verify_passes_clean_shards_and_names_each_defect(shards, capsys):
     assert "_clip02: label 99 out of range [0, 4)" in out
     assert "_clip02: label 99 differs from the manifest's 2" in out
     assert "clip00: fields missing ['mp4']" in out
-    assert "diving48-train-000009.tar.tmp: partial tar left behind" in out
+    assert "diving48-train-000009.tar.tmp: partial file left behind" in out
     assert "test/stray.tar: tar not in the manifest" in out
 
 

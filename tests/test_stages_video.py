@@ -90,3 +90,24 @@ def test_whole_video_that_ends_early_samples_what_is_there(tmp_path):
     assert _frame_index(clip.frames[0]) == clip.indices[0]
     with pytest.raises(VideoError, match="^truncated"):
         sample_clip(path, 0, 24, 4)  # an annotated range that the file does not hold is a reject
+
+
+def test_decoding_clip_bytes_again_and_again_does_not_grow_memory(tmp_path):
+    import gc
+    import tracemalloc
+
+    frames = read_frames(write_video(tmp_path / "v.mp4", frames=8), list(range(8)))
+    encode_clip(frames, 25.0, "mp4v", tmp_path / "c.mp4")
+    data = (tmp_path / "c.mp4").read_bytes()
+    decode_clip(data)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(300):
+            decode_clip(data)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64_000  # OpenCV's BytesIO reader kept ~1 kB of Python objects per capture

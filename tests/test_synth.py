@@ -235,6 +235,9 @@ def test_bad_parameters_are_rejected(tmp_path):
         generate_synthdive(tmp_path, 1, 0, (64, 48))
     with pytest.raises(ValueError, match="even"):
         generate_synthdive(tmp_path, 2, 0, (65, 48))
+    with pytest.raises(ValueError, match="classes"):
+        generate_synthdive(tmp_path, 2, 0, (64, 48), classes=[48])
+    assert not list(tmp_path.iterdir()), "nothing is written before the parameters are checked"
     with pytest.raises(ValueError):
         SynthConfig(clips_per_class=1)
     with pytest.raises(SystemExit):

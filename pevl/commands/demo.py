@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pevl.commands.up import add_port_args, add_state_arg
+from pevl.commands.up import add_port_args, add_state_arg, service_errors
 from pevl.console import say
 
 log = logging.getLogger("pevl.demo")
@@ -36,9 +36,9 @@ def deployment_run(api_url: str, env: dict[str, str], params: dict) -> tuple[int
     """`prefect deployment run pevl/full-pipeline --watch`, echoed; returns (exit code, flow run id)."""
     from pevl import services
 
-    command = [services._bin("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch",
-               "--params", json.dumps(params)]
-    log.info("running: prefect deployment run pevl/full-pipeline --watch --params <config>")
+    command = [services._bin("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch"]
+    command += ["--params", json.dumps(params)] if params else []
+    log.info("running: prefect deployment run pevl/full-pipeline --watch%s", " --params <config>" if params else "")
     flow_run_id = ""
     with subprocess.Popen(command, env={**env, "PREFECT_API_URL": api_url}, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as proc:
@@ -77,6 +77,7 @@ def closing_message(prefect_url: str, mlflow_url: str, flow_run_id: str, record:
     return lines
 
 
+@service_errors
 def run(args: argparse.Namespace) -> int:
     """Bring everything up, run the full pipeline, say where to look."""
     from flows.deployments import absolute_paths
@@ -94,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     check_server(env["PREFECT_API_URL"])
     rec, now = start_background(args, state, env)
     say(f"serve: {'started' if now else 'already running'} (log {rec.log})")
-    rc, flow_run_id = deployment_run(env["PREFECT_API_URL"], env, {"config": cfg.model_dump(mode="json")})
+    config = cfg.model_dump(mode="json")
+    served = [d for d in services.deployments(env["PREFECT_API_URL"]) if d.get("name") == "full-pipeline"]
+    # Pass the config only when the deployment's default differs (a serve started with another one).
+    same = served and served[0].get("parameters", {}).get("config") == config
+    rc, flow_run_id = deployment_run(env["PREFECT_API_URL"], env, {} if same else {"config": config})
     path = summary_path(cfg, flow_run_id)
     record = json.loads(path.read_text()) if flow_run_id and path.is_file() else {}
     for line in closing_message(started["prefect"][0].url, started["mlflow"][0].url, flow_run_id, record, rc == 0):

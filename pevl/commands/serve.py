@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pevl.commands.up import add_state_arg
+from pevl.commands.up import add_state_arg, service_errors
 from pevl.console import say
 
 log = logging.getLogger("pevl.serve")
@@ -32,6 +32,8 @@ def service_env(state: Path) -> dict[str, str]:
 
     prefect, mlflow = services.running(state, "prefect"), services.running(state, "mlflow")
     env = {**services.QUIET_ENV, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+           # the stages' own log lines go to the flow run's logs in the UI too
+           "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction",
            "PREFECT_API_URL": services.prefect_api_url(prefect.port if prefect else services.PREFECT_PORT),
            "MLFLOW_TRACKING_URI": services.mlflow_url(mlflow.port if mlflow else services.MLFLOW_PORT),
            "PREFECT_HOME": str(state / "prefect")}
@@ -69,6 +71,7 @@ def _stop_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt
 
 
+@service_errors
 def run(args: argparse.Namespace) -> int:
     """Serve in the foreground (until Ctrl-C / SIGTERM), or start in the background."""
     from pevl import services

@@ -1,8 +1,26 @@
 """`pevl up` / `pevl down`: start and stop the local Prefect and MLflow servers."""
 
 import argparse
+import functools
+import logging
 
 from pevl.console import say
+
+log = logging.getLogger("pevl.services")
+
+
+def service_errors(fn):
+    """Turn a service error (port busy, not healthy in time, no server) into one log line and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except RuntimeError as e:
+            log.error("%s", e)
+            return 1
+
+    return wrapper
 
 
 def add_state_arg(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +51,7 @@ def add_parser(subparsers) -> None:
     d.set_defaults(func=run_down)
 
 
+@service_errors
 def run(args: argparse.Namespace) -> int:
     """Start both servers (idempotent) and print where they are."""
     from pevl import services

@@ -162,7 +162,7 @@ def render_heatmaps(pose: torch.Tensor, size: tuple[int, int], sigma: float) -> 
     gx = torch.exp(-((xs - pose[..., 0:1]) ** 2) / (2 * sigma**2))  # (n, K, W)
     channels = COCO_CHANNELS if k == len(COCO_CHANNELS) else tuple(i % 3 for i in range(k))
     onehot = torch.zeros(k, 3, device=pose.device, dtype=pose.dtype)
-    onehot[torch.arange(k), torch.tensor(channels)] = 1.0
+    onehot[torch.arange(k, device=pose.device), torch.tensor(channels, device=pose.device)] = 1.0
     heat = torch.einsum("nk,kc,nkh,nkw->nchw", pose[..., 2], onehot, gy, gx)
     return heat.clamp(max=1.0)
 

@@ -120,4 +120,5 @@ class ScoreHead(nn.Module):
         return total, scores
 
     def extra_repr(self) -> str:
+        """The score weights in the module's repr."""
         return f"weights={self.weights}, word_reduce={self.word_reduce!r}"

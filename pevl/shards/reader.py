@@ -61,6 +61,7 @@ def iter_tar(path: str | Path) -> Iterator[dict]:
             if not dot:
                 raise ValueError(f"{path}: member {member.name!r} has no extension")
             current[ext] = tar.extractfile(member).read()
+            tar.members.clear()  # streaming: do not keep every header read
     if current is not None:
         yield current
 

@@ -74,7 +74,7 @@ def _check_tar(folder: Path, shard: str, rows: dict[str, ManifestRow], num_class
 
 
 def _check_layout(folder: Path, manifest: list[ManifestRow]) -> list[str]:
-    defects = [f"{p.relative_to(folder)}: partial tar left behind" for p in folder.rglob("*.tmp")]
+    defects = [f"{p.relative_to(folder)}: partial file left behind" for p in folder.rglob("*.tmp")]
     listed = {r.shard for r in manifest}
     on_disk = {str(p.relative_to(folder)) for p in folder.glob("*/*.tar")}
     defects += [f"{s}: tar not in the manifest" for s in sorted(on_disk - listed)]

@@ -85,6 +85,7 @@ class ShardWriter:
         if self._tar is not None:
             for ext, data in fields.items():
                 self._tar.addfile(member_info(f"{key}.{ext}", len(data)), io.BytesIO(data))
+            self._tar.members.clear()  # TarFile keeps every header it wrote: memory would grow per sample
         self._count += 1
         self._bytes += size
         return self.names[-1]

@@ -14,19 +14,22 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pevl import paths
 from pevl.shards.codec import VIDEO_EXT
-from pevl.shards.manifest import SPLITS, write_manifest
+from pevl.shards.manifest import SPLITS, ManifestWriter
 from pevl.shards.reader import META_EXT, POSE_EXT
 from pevl.shards.writer import TMP_SUFFIX, ShardWriter
 from pevl.stages.outputs import StageError, current_marker, finish, input_token, prepare, skipped, write_atomic
 from pevl.stages.poses import pose_info
 from pevl.stages.summary import count_by_reason, read_marker_counts
-from pevl.stages.tables import read_classes, read_table, write_table
+from pevl.stages.tables import read_table, write_table
 from schemas import DecodedClip, ManifestRow, PipelineConfig, RejectRecord, SampleMeta, StageResult
 
 STAGE = "shard"
@@ -59,8 +62,8 @@ def build_sample(clip: DecodedClip, cfg: PipelineConfig, info: dict) -> tuple[di
     return {VIDEO_EXT: video, POSE_EXT: buf.getvalue(), META_EXT: meta.model_dump_json().encode()}, meta
 
 
-def _write_split(out: Path, split: str, clips: list[DecodedClip], cfg: PipelineConfig, info: dict,
-                 rows: list[ManifestRow], rejects: list[RejectRecord]) -> int:
+def _write_split(out: Path, split: str, clips: Iterator[DecodedClip], cfg: PipelineConfig, info: dict,
+                 manifest: ManifestWriter, rejects: list[RejectRecord]) -> int:
     prefix = f"{cfg.dataset.name}-{split}"
     with ShardWriter(out / split, prefix, cfg.shards.max_samples, cfg.shards.max_bytes) as writer:
         for clip in clips:
@@ -71,10 +74,23 @@ def _write_split(out: Path, split: str, clips: list[DecodedClip], cfg: PipelineC
                                             reason=f"shard failed: {type(e).__name__}: {e}"))
                 continue
             name = writer.write(clip.key, fields)
-            rows.append(ManifestRow(key=meta.key, clip_id=meta.clip_id, dataset=meta.dataset, split=split,
-                                    label=meta.label, shard=f"{split}/{name}", num_frames=meta.num_frames,
-                                    height=meta.height, width=meta.width, num_joints=meta.num_joints))
+            manifest.add(ManifestRow(key=meta.key, clip_id=meta.clip_id, dataset=meta.dataset, split=split,
+                                     label=meta.label, shard=f"{split}/{name}", num_frames=meta.num_frames,
+                                     height=meta.height, width=meta.width, num_joints=meta.num_joints))
     return len(writer.names)
+
+
+def _ordered(decoded: pa.Table, split: str, skip: set[str]) -> list[int]:
+    """Row numbers of one split's clips (not in skip), by key: the fixed order of the tars."""
+    keys, splits, ids = (decoded.column(c).to_pylist() for c in ("key", "split", "clip_id"))
+    return sorted((i for i in range(len(keys)) if splits[i] == split and ids[i] not in skip),
+                  key=lambda i: keys[i])
+
+
+def _clips(decoded: pa.Table, rows: list[int]) -> Iterator[DecodedClip]:
+    """DecodedClip records built one at a time (the table stays columnar)."""
+    for i in rows:
+        yield DecodedClip.model_validate(decoded.slice(i, 1).to_pylist()[0])
 
 
 def _upstream_rejects(cfg: PipelineConfig) -> list[RejectRecord]:
@@ -102,22 +118,21 @@ def run_shard(cfg: PipelineConfig, force: bool = False) -> StageResult:
     for tmp in out.rglob(f"*{TMP_SUFFIX}"):
         tmp.unlink()  # a tar that a killed run had not finished
     shutil.copyfile(paths.index_dir(cfg) / "classes.json", out / "classes.json")
-    num_classes = len(read_classes(out / "classes.json"))
     rejects = _upstream_rejects(cfg)
-    rejected = {r.clip_id for r in rejects if r.stage == "poses"}
-    clips = [c for c in read_table(paths.decode_dir(cfg) / "decoded.parquet", DecodedClip)
-             if c.clip_id not in rejected]
-    info, rows, tars = pose_info(cfg), [], 0
+    skip = {r.clip_id for r in rejects if r.stage == "poses"}
+    decoded = pq.read_table(paths.decode_dir(cfg) / "decoded.parquet")
+    info, tars, manifest = pose_info(cfg), 0, ManifestWriter(out)
     for split in SPLITS:
-        chosen = sorted((c for c in clips if c.split == split), key=lambda c: c.key)
-        tars += _write_split(out, split, chosen, cfg, info, rows, rejects) if chosen else 0
-    sizes = write_manifest(out, rows)
+        rows = _ordered(decoded, split, skip)
+        tars += _write_split(out, split, _clips(decoded, rows), cfg, info, manifest, rejects) if rows else 0
+    sizes = manifest.close()
+    samples = sum(sizes.values())
     write_table(out / "rejects.parquet", RejectRecord, rejects)
-    summary = _summary(cfg, len(rows), rejects)
+    summary = _summary(cfg, samples, rejects)
     write_atomic(out / "summary.json", json.dumps(summary, indent=1))
     checked, defects = verify_shards(out)
-    if defects or checked != len(rows) or not all(0 <= r.label < num_classes for r in rows):
+    if defects or checked != samples:
         raise StageError(f"shard: verification failed in {out}:\n  " + "\n  ".join(defects[:20]))
-    counts = {"records": summary["records"], "samples": len(rows), "rejects": len(rejects), "tars": tars,
+    counts = {"records": summary["records"], "samples": samples, "rejects": len(rejects), "tars": tars,
               **{f"samples_{k}": v for k, v in sizes.items()}}
     return finish(STAGE, out, cfg, config_hash, inputs, counts, started)

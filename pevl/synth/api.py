@@ -41,13 +41,13 @@ def generate_synthdive(out: Path, clips_per_class: int, seed: int, size: tuple[i
         classes: labels to render (default all 48); the vocab file always lists all 48.
     """
     size = _check_size(size)
-    out = Path(out)
-    (out / "rgb").mkdir(parents=True, exist_ok=True)
-    (out / "keypoints").mkdir(exist_ok=True)
     labels = list(range(48)) if classes is None else sorted({int(c) for c in classes})
     if not labels or not all(0 <= c < 48 for c in labels):
         raise ValueError(f"classes must be labels in [0, 48), got {classes}")
     plans = make_plan(labels, clips_per_class, seed, test_fraction)
+    out = Path(out)
+    (out / "rgb").mkdir(parents=True, exist_ok=True)
+    (out / "keypoints").mkdir(exist_ok=True)
     workers = workers or default_workers()
     log.info("rendering %d SynthDive clips at %dx%d with %d workers into %s", len(plans), *size, workers, out)
     start = time.perf_counter()
