@@ -4,7 +4,8 @@
             the T sampled ones (the least work that yields those frames), same worker processes;
     stage   `run_decode` on a fresh folder: the same decode + resize to short side S + encode the
             T frames (mp4v / mjpeg / h264) + atomic writes + records, `decode.workers` processes.
-Also per codec: stored bytes per clip and how fast the loader decodes a stored clip (one process).
+Also per codec: stored bytes per clip, PSNR against the uncompressed resized frames, and how fast
+the loader decodes a stored clip (one process).
 Goal: stage / bare >= 0.8 for the default codec. Best of --repeats rounds, interleaved.
 
     python -m benchmarks.bench_decode [--root DIR] [--clips-per-class 2] [--size 320x240] [--workers 2]
@@ -23,26 +24,30 @@ from pevl.stages.parallel import run_jobs
 CODECS = ("mp4v", "mjpeg", "h264")
 
 
-def synthdive_root(root: str | None, clips_per_class: int, size: str, cache: Path) -> Path:
-    """A SynthDive folder: `root` if given, else generated once under `cache` (reused later)."""
+def dataset_section(root: str | None, clips_per_class: int, size: str, cache: Path) -> dict:
+    """The `dataset` config section to benchmark on, its data generated once under `cache`.
+
+    With `root`, that Diving48-layout folder is read as it is (dataset name diving48: the same
+    adapter, and no SynthDive regeneration); otherwise a SynthDive of the given size.
+    """
     if root:
-        return Path(root)
+        return {"name": "diving48", "root": str(Path(root).resolve())}
     from pevl.synth import ensure_synthdive
     from schemas import DatasetConfig
 
     w, h = (int(v) for v in size.split("x"))
-    folder = cache / f"synthdive-{clips_per_class}-{w}x{h}"
-    cfg = DatasetConfig(name="synthdive", root=str(folder),
-                        synth={"clips_per_class": clips_per_class, "width": w, "height": h, "seed": 0})
-    return ensure_synthdive(cfg)
+    section = {"name": "synthdive", "root": str((cache / f"synthdive-{clips_per_class}-{w}x{h}").resolve()),
+               "synth": {"clips_per_class": clips_per_class, "width": w, "height": h, "seed": 0}}
+    ensure_synthdive(DatasetConfig.model_validate(section))
+    return section
 
 
-def make_config(root: Path, work: Path, **decode):
-    """A PipelineConfig reading SynthDive at `root` into `work` with decode overrides."""
+def make_config(dataset: dict, work: Path, **decode):
+    """A PipelineConfig reading `dataset` into `work` with decode overrides."""
     from schemas import PipelineConfig
 
-    return PipelineConfig.model_validate({"work_dir": str(work), "dataset": {"name": "synthdive", "root": str(root)},
-                                          "decode": decode, "poses": {"backend": "ground_truth"}})
+    return PipelineConfig.model_validate({"work_dir": str(work), "dataset": dataset, "decode": decode,
+                                          "poses": {"backend": "ground_truth"}})
 
 
 def bare_job(job: tuple[str, list[int]]) -> int:
@@ -78,13 +83,32 @@ def time_bare(root: Path, clips, frames: int, workers: int) -> float:
     return time.perf_counter() - start
 
 
+def psnr(cfg, root: Path, clips, limit: int = 24) -> float:
+    """Mean PSNR (dB) of stored clips against the same frames resized but not compressed."""
+    import numpy as np
+
+    from pevl import paths
+    from pevl.datasets import make_key
+    from pevl.shards.codec import decode_clip
+    from pose_extraction.video import sample_clip
+
+    scores = []
+    for c in clips[:limit]:
+        ref = sample_clip(root / c.source, c.start_frame or 0, c.end_frame, cfg.decode.frames,
+                          short_side=cfg.decode.short_side).frames.astype(np.float64)
+        got = decode_clip((paths.decode_dir(cfg) / "clips" / f"{make_key(c.clip_id)}.mp4").read_bytes())
+        mse = float(np.mean((ref - got) ** 2))
+        scores.append(10 * np.log10(255.0**2 / max(mse, 1e-9)))
+    return float(np.mean(scores))
+
+
 def time_stage(cfg) -> tuple[float, float, float]:
     """(seconds of run_decode, mean stored kB per clip, stored clips decoded per second by one process)."""
     from pevl import paths
     from pevl.shards.codec import decode_clip
     from pevl.stages.decode import run_decode
 
-    result = run_decode(cfg, force=True)
+    result = run_decode(cfg)
     stored = sorted((paths.decode_dir(cfg) / "clips").glob("*.mp4"))
     kb = sum(p.stat().st_size for p in stored) / len(stored) / 1024
     blobs = [p.read_bytes() for p in stored]
@@ -97,7 +121,7 @@ def time_stage(cfg) -> tuple[float, float, float]:
 def main(argv: list[str] | None = None) -> None:
     """Print the table: clips/s of bare cv2 and of the decode stage per codec, ratio, size, load speed."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", help="an existing SynthDive / Diving48-layout folder (default: generate one)")
+    ap.add_argument("--root", help="an existing Diving48-layout folder (default: generate a SynthDive)")
     ap.add_argument("--clips-per-class", type=int, default=2)
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--workers", type=int, default=2)
@@ -110,30 +134,35 @@ def main(argv: list[str] | None = None) -> None:
     from pevl.stages.ingest import run_ingest
     from pevl.stages.tables import read_table
     from pevl import paths
+    from pose_extraction.video import probe_video
     from schemas import ClipRecord
 
-    root = synthdive_root(args.root, args.clips_per_class, args.size, Path(args.cache))
+    dataset = dataset_section(args.root, args.clips_per_class, args.size, Path(args.cache))
+    root = Path(dataset["root"])
     with tempfile.TemporaryDirectory() as tmp:
-        base = make_config(root, Path(tmp) / "work")
+        base = make_config(dataset, Path(tmp) / "work")
         run_ingest(base)
         clips = read_table(paths.index_dir(base) / "clips.parquet", ClipRecord)
         bare, stage = float("inf"), {}
-        for _ in range(args.repeats):
+        codecs = args.codecs.split(",")
+        for round_ in range(args.repeats):
             bare = min(bare, time_bare(root, clips, args.frames, args.workers))
-            for codec in args.codecs.split(","):
-                cfg = make_config(root, Path(tmp) / "work", frames=args.frames, short_side=args.short_side,
-                                  codec=codec, workers=args.workers)
+            for codec in codecs[round_ % len(codecs):] + codecs[:round_ % len(codecs)]:  # rotate the order
+                cfg = make_config(dataset, Path(tmp) / f"{codec}-{round_}", frames=args.frames,
+                                  short_side=args.short_side, codec=codec, workers=args.workers)
+                run_ingest(cfg)  # each round decodes into a fresh work dir
                 secs, kb, load = time_stage(cfg)
                 if codec not in stage or secs < stage[codec][0]:
-                    stage[codec] = (secs, kb, load)
-    n = len(clips)
-    print(f"decode: {n} SynthDive clips ({args.size} source), T={args.frames}, S={args.short_side}, "
+                    stage[codec] = (secs, kb, load, psnr(cfg, root, clips))
+    n, info = len(clips), probe_video(root / clips[0].source)
+    print(f"decode: {n} clips of {root.name} ({info.width}x{info.height} source), T={args.frames}, S={args.short_side}, "
           f"{args.workers} workers, {os.cpu_count()} cores, best of {args.repeats}")
-    print(f"| path | clips/s | vs bare cv2 | stored kB/clip | stored clips decoded/s (1 process) |")
-    print("|---|---|---|---|---|")
-    print(f"| bare cv2 decode | {n / bare:.1f} | 1.00 | - | - |")
-    for codec, (secs, kb, load) in stage.items():
-        print(f"| decode stage, {codec} | {n / secs:.1f} | {bare / secs:.2f} | {kb:.1f} | {load:.0f} |")
+    print("| path | clips/s | vs bare cv2 | stored kB/clip | PSNR dB | stored clips decoded/s (1 process) |")
+    print("|---|---|---|---|---|---|")
+    print(f"| bare cv2 decode | {n / bare:.1f} | 1.00 | - | - | - |")
+    for codec in codecs:
+        secs, kb, load, db = stage[codec]
+        print(f"| decode stage, {codec} | {n / secs:.1f} | {bare / secs:.2f} | {kb:.1f} | {db:.1f} | {load:.0f} |")
 
 
 if __name__ == "__main__":

@@ -13,16 +13,16 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.bench_decode import synthdive_root
+from benchmarks.bench_decode import dataset_section
 
 
-def prepared_run(root: Path, work: Path, frames: int = 16, short_side: int = 128, max_samples: int = 24):
-    """Run ingest, decode, poses (ground truth) and shard on SynthDive at `root`; returns the config."""
+def prepared_run(dataset: dict, work: Path, frames: int = 16, short_side: int = 128, max_samples: int = 24):
+    """Run ingest, decode, poses (ground truth) and shard on `dataset`; returns the config."""
     from pevl.stages.runner import run_stages
     from schemas import PipelineConfig
 
     cfg = PipelineConfig.model_validate({
-        "work_dir": str(work), "dataset": {"name": "synthdive", "root": str(root)},
+        "work_dir": str(work), "dataset": dataset,
         "decode": {"frames": frames, "short_side": short_side}, "poses": {"backend": "ground_truth"},
         "shards": {"max_samples": max_samples},
     })
@@ -70,7 +70,7 @@ def time_loader(urls: list[str], epochs: int, workers: int) -> tuple[int, float]
 def main(argv: list[str] | None = None) -> None:
     """Print samples/s of the shard reader in one process and in a 2-worker DataLoader."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", help="a SynthDive folder (default: generate one)")
+    ap.add_argument("--root", help="a Diving48-layout folder with keypoints/ (default: generate a SynthDive)")
     ap.add_argument("--clips-per-class", type=int, default=2)
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--samples", type=int, default=2000, help="read about this many samples per timing")
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     from pevl import paths
     from pevl.shards import iter_samples, shard_urls
 
-    root = synthdive_root(args.root, args.clips_per_class, args.size, Path(args.cache))
-    cfg = prepared_run(root, Path(args.cache) / "work")
+    dataset = dataset_section(args.root, args.clips_per_class, args.size, Path(args.cache))
+    cfg = prepared_run(dataset, Path(args.cache) / f"work-{Path(dataset['root']).name}")
     urls = shard_urls(paths.shards_dir(cfg), "train")
     per_epoch = time_single(urls, 1)[0]
     epochs = max(1, round(args.samples / per_epoch))

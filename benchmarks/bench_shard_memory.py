@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bench_decode import synthdive_root
+from benchmarks.bench_decode import dataset_section
 from benchmarks.bench_shard_loader import prepared_run
 
 CHILD = """
@@ -74,14 +74,14 @@ def replicate(base, count: int, work: Path):
 def main(argv: list[str] | None = None) -> None:
     """Print peak RSS and time of the shard stage for each clip count."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", help="a SynthDive folder (default: generate one)")
+    ap.add_argument("--root", help="a Diving48-layout folder with keypoints/ (default: generate a SynthDive)")
     ap.add_argument("--clips-per-class", type=int, default=2)
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--counts", default="200,2000")
     ap.add_argument("--cache", default="work/bench")
     args = ap.parse_args(argv)
-    root = synthdive_root(args.root, args.clips_per_class, args.size, Path(args.cache))
-    base = prepared_run(root, Path(args.cache) / "work")
+    dataset = dataset_section(args.root, args.clips_per_class, args.size, Path(args.cache))
+    base = prepared_run(dataset, Path(args.cache) / f"work-{Path(dataset['root']).name}")
     results = []
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
         for count in (int(c) for c in args.counts.split(",")):

@@ -6,7 +6,6 @@ A stage is reported as `ran`, `cached` (Prefect cache hit whose outputs are stil
 `reused` (the stage function found its complete output). Deployments: flows/deployments.py.
 """
 
-import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +20,6 @@ from schemas.loading import validate
 
 StageName = Literal["ingest", "decode", "poses", "shard", "train", "evaluate", "grid"]
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-log = logging.getLogger("flows.pipeline")
 
 
 def resolve_config(config: PipelineConfig | None, overrides: dict[str, Any] | None) -> PipelineConfig:

@@ -66,7 +66,7 @@ def resolve_state_dir(state: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve() if chosen else state_dir()
 
 
-def _bin(name: str) -> str:
+def console_script(name: str) -> str:
     """A console script of this interpreter's environment (prefect, mlflow, pevl)."""
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
@@ -84,7 +84,7 @@ def mlflow_url(port: int = MLFLOW_PORT, host: str = HOST) -> str:
 
 def prefect_service(state: Path, port: int = PREFECT_PORT, ui: bool = True) -> Service:
     """A Prefect server on 127.0.0.1:port with its SQLite database under <state>/prefect."""
-    command = [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(port)]
+    command = [console_script("prefect"), "server", "start", "--host", HOST, "--port", str(port)]
     if not ui:
         command.append("--no-ui")
     env = {**QUIET_ENV, "PREFECT_HOME": str(state / "prefect"), "PREFECT_UI_ENABLED": str(ui).lower()}
@@ -96,7 +96,7 @@ def mlflow_service(state: Path, port: int = MLFLOW_PORT) -> Service:
     """An MLflow server on 127.0.0.1:port: SQLite backend, local artifacts, one worker."""
     root = state / "mlflow"
     command = [
-        _bin("mlflow"), "server", "--host", HOST, "--port", str(port), "--workers", "1",
+        console_script("mlflow"), "server", "--host", HOST, "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination", str(root / "artifacts"),
     ]

@@ -88,7 +88,7 @@ def client_env(prefect: services.Running | None, mlflow: services.Running | None
 def serving(state: Path, env: dict[str, str], args: list[str], names: list[str],
             timeout: float = 120.0) -> Iterator[services.Running]:
     """`pevl serve ARGS` as a real process; yields once the deployment `names` are registered; stopped on exit."""
-    command = [services._bin("pevl"), "serve", "--state-dir", str(state), *args]
+    command = [services.console_script("pevl"), "serve", "--state-dir", str(state), *args]
     service = services.Service("serve", command, {k: v for k, v in env.items() if k not in os.environ
                                                   or os.environ[k] != v}, cwd=str(ROOT))
     api = env["PREFECT_API_URL"]

@@ -78,7 +78,8 @@ def test_vocab_codes_become_sentence_phrases_and_attributes():
     assert dive.attributes["somersaults"] == "dive" and dive.attributes["twists"] == "0"
     one = diving48_class_text(2, ["Reverse", "1som", "1Twis", "PIKE"])
     assert one.phrases[1:3] == ["1 somersault", "1 twist"]
-    assert diving48_class_text(3, ["Inward", "45som", "35Twis", "TUCK"]).phrases[1:3] == ["4.5 somersaults", "3.5 twists"]
+    many = diving48_class_text(3, ["Inward", "45som", "35Twis", "TUCK"])
+    assert many.phrases[1:3] == ["4.5 somersaults", "3.5 twists"]
 
 
 def test_keys_are_sanitised_unique_and_dot_free():

@@ -33,7 +33,8 @@ def test_bad_lines_and_annotations_are_rejects(tmp_path):
 def test_class_texts_name_the_event_and_split_the_element(tmp_path):
     index = read_dataset("finegym99", write_finegym(tmp_path / "fg"))
     vault = index.classes[0]
-    assert vault.text == "a gymnast performs round-off, flic-flac with 0.5 turn on, stretched salto forward on the vault"
+    assert vault.text == ("a gymnast performs round-off, flic-flac with 0.5 turn on, stretched salto forward"
+                          " on the vault")
     assert vault.phrases == ["vault", "round-off", "flic-flac with 0.5 turn on", "stretched salto forward"]
     assert vault.attributes == {"event": "vault", "set": "round-off entry"}
     beam = index.classes[2]  # a comma inside parentheses does not split the phrase

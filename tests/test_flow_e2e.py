@@ -74,7 +74,7 @@ def stack(tmp_path_factory):
 
 def deployment_run(stack: Stack, params: dict) -> tuple[int, str, dict]:
     """`prefect deployment run pevl/full-pipeline --watch --params ...`: (exit code, output, summary)."""
-    out = subprocess.run([services._bin("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch",
+    out = subprocess.run([services.console_script("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch",
                           "--params", json.dumps(params)], env=stack.env, capture_output=True, text=True,
                          timeout=600)
     text = out.stdout + out.stderr

@@ -180,3 +180,14 @@ def test_demo_says_when_nothing_was_recomputed():
     text = "\n".join(closing_message("http://127.0.0.1:4200", "http://127.0.0.1:5000", "fid", record, True))
     assert "http://127.0.0.1:4200/runs/flow-run/fid" in text and "http://127.0.0.1:5000" in text
     assert "Comparison table: /w/grids/x/comparison.md" in text and "make down" in text
+
+
+def test_the_flow_covers_every_stage_of_the_runner():
+    from typing import get_args
+
+    from flows.pipeline import StageName
+    from flows.stages import TASKS
+    from pevl.stages.runner import STAGES as RUNNER_STAGES
+
+    assert list(STAGES) == list(RUNNER_STAGES) == list(get_args(StageName)) == list(TASKS)
+    assert all(TASKS[s].name == s for s in STAGES)  # the cache key reads the stage from the task name

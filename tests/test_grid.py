@@ -5,7 +5,7 @@ import yaml
 
 from pevl.grid import GridRow, comparison_csv, comparison_markdown, expand, load_grid
 from schemas import ConfigError
-from train_fixtures import tiny_config, write_fixture_shards
+from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
 
 
 def _grid_file(tmp_path, runs):
@@ -46,7 +46,7 @@ def test_table_reports_mean_and_spread_over_seeds():
     assert len(csv_text.splitlines()) == 4
 
 
-def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, capsys):
+def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, tmp_path_factory, capsys):
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -54,7 +54,7 @@ def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, c
 
     grid = _grid_file(tmp_path, [{"name": "video-text", "set": {"model.use_pose": False}},
                                  {"name": "+Pose", "set": {}}])
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri(tmp_path_factory, tmp_path)
     cfg = tiny_config(tmp_path, ["train.epochs=1", f"tracking.uri={uri}", f"grid.file={grid}",
                                  "tracking.log_checkpoint=false"])
     write_fixture_shards(cfg)

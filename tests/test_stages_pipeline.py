@@ -138,3 +138,15 @@ def test_unusable_dataset_stops_with_a_clear_message(tmp_path, caplog, problem):
     assert main(["run", str(write_config(tmp_path, root))]) == 2
     expected = "does not exist or is not a folder" if problem == "no_root" else "needs ground-truth joints"
     assert expected in caplog.text
+
+
+def test_an_edited_annotation_file_is_read_again(tmp_path, capsys):
+    root = write_diving48(tmp_path / "d48", good_records(3), [])
+    config = write_config(tmp_path, root)
+    assert main(["run", str(config)]) == 0
+    write_diving48(root, good_records(3), [record("clip00", 1)])  # now also a test clip (same video)
+    capsys.readouterr()
+    assert main(["run", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "ingest: done" in out and "clips: 4, samples: 3, rejects: 1" in out
+    assert "ingest/duplicate clip id: 1" in out

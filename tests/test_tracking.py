@@ -7,6 +7,7 @@ import pytest
 
 from pevl.tracking import Tracker, attach_run, config_params, experiment_name, start_run, tracking_uri
 from schemas import load_config
+from train_fixtures import sqlite_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def sqlite_cfg(tmp_path_factory):
     import mlflow
 
     tmp = tmp_path_factory.mktemp("tracking")
-    cfg = _cfg(tmp, f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}")
+    cfg = _cfg(tmp, f"tracking.uri={sqlite_uri(tmp_path_factory, tmp)}")
     mlflow.set_tracking_uri(tracking_uri(cfg))  # for mlflow.search_runs
     yield cfg
     mlflow.set_tracking_uri(None)

@@ -5,12 +5,21 @@ from pathlib import Path
 
 import pytest
 
-from servers import mlflow_uri  # noqa: F401 - module-scoped fixture: a real `mlflow server`
-from train_fixtures import tiny_config, write_fixture_shards
+from servers import mlflow_server
+from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, mlflow_uri):  # noqa: F811
+def mlflow_uri(tmp_path_factory):
+    """A real `mlflow server` (SQLite, 1 worker, no job execution, 127.0.0.1), stopped in finally."""
+    state = tmp_path_factory.mktemp("mlflow-state")
+    sqlite_uri(tmp_path_factory, state / "mlflow")  # pre-migrated store: the server skips ~10 s of migrations
+    with mlflow_server(state) as rec:
+        yield rec.url
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mlflow_uri):
     from pevl.stages.train import run_evaluate, run_train
 
     cfg = tiny_config(tmp_path_factory.mktemp("train"),
@@ -41,7 +50,7 @@ def test_checkpoints_hold_config_model_optimizer_scheduler_step_and_rng(trained)
     assert len(ckpt["history"]) == 2 and "val/top1" in ckpt["history"][-1]
 
 
-def test_mlflow_run_has_metrics_params_tags_and_artifacts(trained, mlflow_uri):  # noqa: F811
+def test_mlflow_run_has_metrics_params_tags_and_artifacts(trained, mlflow_uri):
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -71,7 +80,7 @@ def test_mlflow_run_has_metrics_params_tags_and_artifacts(trained, mlflow_uri): 
             "eval/test/pose_overlay.png", "eval/test/per_class.csv", "eval/test/metrics.json"} <= names
 
 
-def test_rerun_reuses_the_output_and_logs_no_new_run(trained, mlflow_uri):  # noqa: F811
+def test_rerun_reuses_the_output_and_logs_no_new_run(trained, mlflow_uri):
     import mlflow
 
     from pevl.stages.train import run_evaluate, run_train

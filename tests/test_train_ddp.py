@@ -5,17 +5,17 @@ import sys
 
 import pytest
 
-from train_fixtures import ROOT, tiny_config, write_fixture_shards
+from train_fixtures import ROOT, sqlite_uri, tiny_config, write_fixture_shards
 
 
-def test_two_cpu_processes_under_torchrun(tmp_path):
+def test_two_cpu_processes_under_torchrun(tmp_path, tmp_path_factory):
     import mlflow
 
     from pevl import paths
     from pevl.train.checkpoint import load_checkpoint
     from schemas import save_config
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri(tmp_path_factory, tmp_path)
     cfg = tiny_config(tmp_path, ["train.processes=2", "train.epochs=1", f"tracking.uri={uri}",
                                  "tracking.log_checkpoint=false"])
     write_fixture_shards(cfg)

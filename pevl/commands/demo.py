@@ -36,7 +36,7 @@ def deployment_run(api_url: str, env: dict[str, str], params: dict) -> tuple[int
     """`prefect deployment run pevl/full-pipeline --watch`, echoed; returns (exit code, flow run id)."""
     from pevl import services
 
-    command = [services._bin("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch"]
+    command = [services.console_script("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch"]
     command += ["--params", json.dumps(params)] if params else []
     log.info("running: prefect deployment run pevl/full-pipeline --watch%s", " --params <config>" if params else "")
     flow_run_id = ""

@@ -15,9 +15,12 @@ def _names(text: str) -> list[str]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `pevl run`."""
+    from pevl.stages.runner import STAGES
+
     p = subparsers.add_parser("run", help="run pipeline stages without Prefect, then print the summary")
     add_config_args(p)
-    p.add_argument("--stages", default=DEFAULT_STAGES, help=f"comma-separated stages (default {DEFAULT_STAGES})")
+    p.add_argument("--stages", default=DEFAULT_STAGES,
+                   help=f"comma-separated, run in pipeline order: {', '.join(STAGES)} (default {DEFAULT_STAGES})")
     p.add_argument("--force", default="", help="comma-separated stages to recompute even if complete")
     p.set_defaults(func=run)
 

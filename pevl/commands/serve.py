@@ -4,7 +4,6 @@ import argparse
 import logging
 import os
 import signal
-import sys
 from pathlib import Path
 
 from pevl.commands.up import add_state_arg, service_errors
@@ -56,7 +55,7 @@ def start_background(args: argparse.Namespace, state: Path, env: dict[str, str],
     from flows.deployments import DEPLOYMENTS
     from pevl import services
 
-    command = [services._bin("pevl"), "serve", "--state-dir", str(state)]
+    command = [services.console_script("pevl"), "serve", "--state-dir", str(state)]
     command += [args.config] if args.config else []
     for o in args.overrides:
         command += ["--set", o]
@@ -92,5 +91,4 @@ def run(args: argparse.Namespace) -> int:
         serve_deployments(args.config, args.overrides, args.limit)
     except KeyboardInterrupt:
         log.info("serve: stopped")
-    sys.stdout.flush()
     return 0

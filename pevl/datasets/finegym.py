@@ -154,7 +154,10 @@ def _add_line(index: DatasetIndex, line: str, where: str, split: str, ctx: dict[
         index.reject(clip_id, f"bad annotation: {where} is not '<video>_E_..._A_... <label>'")
         return
     events = ctx["annotations"].get(ids["video"])
-    span = _span(events, ids) if isinstance(events, dict) else f"bad annotation: video {ids['video']} not in the annotation file"
+    if not isinstance(events, dict):
+        index.reject(clip_id, f"bad annotation: video {ids['video']} not in the annotation file")
+        return
+    span = _span(events, ids)
     if isinstance(span, str):
         index.reject(clip_id, span)
         return

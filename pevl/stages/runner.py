@@ -1,9 +1,13 @@
 """Run stages in order without Prefect: `run_stages(cfg, ["ingest", "decode", "poses", "shard"])`."""
 
+from __future__ import annotations
+
 import importlib
 import logging
+from typing import TYPE_CHECKING
 
-from schemas import PipelineConfig, StageResult
+if TYPE_CHECKING:  # `pevl run --help` reads STAGES: keep pydantic out of it
+    from schemas import PipelineConfig, StageResult
 
 log = logging.getLogger("pevl.stages")
 

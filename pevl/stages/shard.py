@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from pevl import paths
 from pevl.shards.codec import VIDEO_EXT
@@ -87,10 +89,11 @@ def _ordered(decoded: pa.Table, split: str, skip: set[str]) -> list[int]:
                   key=lambda i: keys[i])
 
 
-def _clips(decoded: pa.Table, rows: list[int]) -> Iterator[DecodedClip]:
-    """DecodedClip records built one at a time (the table stays columnar)."""
+def _clips(decoded: pa.Table, rows: list[int], bar: tqdm) -> Iterator[DecodedClip]:
+    """DecodedClip records built one at a time (the table stays columnar), counted on the bar."""
     for i in rows:
         yield DecodedClip.model_validate(decoded.slice(i, 1).to_pylist()[0])
+        bar.update()
 
 
 def _upstream_rejects(cfg: PipelineConfig) -> list[RejectRecord]:
@@ -122,9 +125,12 @@ def run_shard(cfg: PipelineConfig, force: bool = False) -> StageResult:
     skip = {r.clip_id for r in rejects if r.stage == "poses"}
     decoded = pq.read_table(paths.decode_dir(cfg) / "decoded.parquet")
     info, tars, manifest = pose_info(cfg), 0, ManifestWriter(out)
-    for split in SPLITS:
-        rows = _ordered(decoded, split, skip)
-        tars += _write_split(out, split, _clips(decoded, rows), cfg, info, manifest, rejects) if rows else 0
+    order = {split: _ordered(decoded, split, skip) for split in SPLITS}
+    total = sum(map(len, order.values()))
+    with tqdm(total=total, desc="shard", unit="clip", disable=None, file=sys.stderr) as bar:
+        for split, rows in order.items():
+            if rows:
+                tars += _write_split(out, split, _clips(decoded, rows, bar), cfg, info, manifest, rejects)
     sizes = manifest.close()
     samples = sum(sizes.values())
     write_table(out / "rejects.parquet", RejectRecord, rejects)
