@@ -129,16 +129,21 @@ def stored_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 def resize_short_side(frame: np.ndarray, short_side: int) -> np.ndarray:
     """Resize one (H, W, 3) frame so its short side is `short_side`.
 
-    Shrinking by 2x or more first halves with Gaussian pyramid steps (anti-aliased, and ~5x faster
-    than OpenCV's INTER_AREA at non-integer factors), then a bilinear step reaches the exact size.
+    Shrinking by 2x or more first averages k x k pixel blocks when k divides both sides (OpenCV's
+    fast integer INTER_AREA), else halves with Gaussian pyramid steps: both anti-aliased and 3-10x
+    faster than INTER_AREA at a non-integer factor. A bilinear step then reaches the exact size.
     """
     h, w = frame.shape[:2]
     size = stored_size(w, h, short_side)
     if size == (w, h):
         return frame
-    while min(h, w) >= 2 * short_side:
-        frame = cv2.pyrDown(frame)
-        h, w = frame.shape[:2]
+    k = min(h, w) // short_side
+    if k >= 2 and h % k == 0 and w % k == 0:
+        frame = cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    else:
+        while min(h, w) >= 2 * short_side:
+            frame = cv2.pyrDown(frame)
+            h, w = frame.shape[:2]
     return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
 
 

@@ -150,3 +150,23 @@ def test_an_edited_annotation_file_is_read_again(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ingest: done" in out and "clips: 4, samples: 3, rejects: 1" in out
     assert "ingest/duplicate clip id: 1" in out
+
+
+def test_rtmlib_backend_end_to_end_on_stand_in_models(tmp_path):
+    """rtmlib through the poses stage on random-weight stand-ins with rtmlib's exact ONNX signatures
+    (real weights cannot be downloaded here); their detector boxes the white block of the fixture."""
+    from onnx_models import export_models
+
+    models = export_models(tmp_path / "models")
+    root = write_diving48(tmp_path / "d48", good_records(2), [], keypoints=False)
+    config = write_config(tmp_path, root, poses={"backend": "rtmlib", "rtmlib": {
+        "det_model": str(models["det"]), "pose_model": str(models["pose"])}})
+    assert main(["run", str(config)]) == 0
+    cfg = load_config(config)
+    samples = list(iter_samples(shard_urls(paths.shards_dir(cfg), "train")))
+    assert len(samples) == 2
+    for frames, pose, meta in samples:
+        assert meta.pose_backend == "rtmlib" and "rtmpose_standin" in meta.pose_model
+        assert pose.shape == (4, 17, 3) and (pose[..., 2] > 0).all()
+        # the joints sit inside the white block (stored frames: 42 x 32, block rows 16-28 of 48 -> 10.7-18.7)
+        assert (pose[..., 1] > 8).all() and (pose[..., 1] < 21).all()

@@ -19,6 +19,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Write a figure as PNG (creating the folder) and free it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def save_confusion_png(cm: np.ndarray, class_names: list[str], path: Path, title: str = "") -> Path:
     """Row-normalised confusion matrix (true = rows) as a heat map."""
     plt = _pyplot()
@@ -35,11 +44,7 @@ def save_confusion_png(cm: np.ndarray, class_names: list[str], path: Path, title
         ax.set_yticks(range(c), class_names, fontsize=6)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def save_bar_chart(names: list[str], series: dict[str, list[float]], path: Path, title: str = "") -> Path:
@@ -56,11 +61,7 @@ def save_bar_chart(names: list[str], series: dict[str, list[float]], path: Path,
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def save_pose_overlay(video: np.ndarray, pose: np.ndarray, mask: np.ndarray | None, path: Path, frames: int = 4) -> Path:
@@ -95,8 +96,4 @@ def save_pose_overlay(video: np.ndarray, pose: np.ndarray, mask: np.ndarray | No
         ax.axis("off")
     fig.suptitle("pose input and P2V weighted mask" if mask is not None else "pose input", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
