@@ -7,7 +7,6 @@ comes from the config (threads, processes, or Dask).
 """
 
 import logging
-import threading
 import time
 from collections import Counter
 
@@ -19,25 +18,12 @@ from schemas import PipelineConfig, StageResult
 
 log = logging.getLogger("flows.poses")
 
-# pevl.stages.poses keeps one estimator per process in a module global, rebuilt per batch:
-# batches that share a process (thread runner) must take turns. Process and Dask workers run
-# one task at a time, so the lock costs them nothing.
-_ESTIMATOR_LOCK = threading.Lock()
-
-
-def estimate_in_turn(cfg: PipelineConfig, keys: list[str]) -> dict[str, int]:
-    """estimate_batch on one process's shared estimator, one batch at a time; {posed, rejects}."""
-    from pevl.stages.poses import estimate_batch
-
-    with _ESTIMATOR_LOCK:
-        return estimate_batch(cfg, keys, workers=1)
-
-
-# A task's function is pickled by value for process and Dask workers: it must not hold the lock.
 @task(name="poses-batch", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
 def pose_batch(cfg: PipelineConfig, keys: list[str]) -> dict[str, int]:
-    """Estimate and store poses for one batch of clip keys; returns {posed, rejects}."""
-    return estimate_in_turn(cfg, keys)
+    """Estimate and store poses for one batch of clip keys (its own estimator per thread); {posed, rejects}."""
+    from pevl.stages.poses import estimate_batch
+
+    return estimate_batch(cfg, keys, workers=1)
 
 
 @flow(name="poses-fanout")

@@ -12,6 +12,7 @@ subset of keys, any process), `finish_poses` (collect and mark complete); `run_p
 import io
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,12 @@ from schemas import DecodedClip, PipelineConfig, PoseConfig, RejectRecord, Stage
 
 STAGE = "poses"
 log = logging.getLogger("pevl.stages.poses")
-_WORKER: dict = {}
+_LOCAL = threading.local()
+
+
+def _worker() -> dict:
+    """This thread's estimator state: thread-local, so batches on a thread runner each have one."""
+    return _LOCAL.__dict__
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,11 @@ def _init_estimator(poses: dict, dataset_root: str) -> None:
     """Build this process's estimator once; a failure is kept and reported by every job."""
     from pose_extraction import build_estimator
 
-    _WORKER.clear()
+    _worker().clear()
     try:
-        _WORKER["estimator"] = build_estimator(PoseConfig.model_validate(poses), Path(dataset_root))
+        _worker()["estimator"] = build_estimator(PoseConfig.model_validate(poses), Path(dataset_root))
     except Exception as e:  # reported to the parent, which stops the stage with this message
-        _WORKER["error"] = f"{type(e).__name__}: {e}"
+        _worker()["error"] = f"{type(e).__name__}: {e}"
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -76,7 +82,7 @@ def _estimate(clip: DecodedClip, decoded_dir: Path, dataset_root: Path) -> tuple
     context = FrameContext(clip_id=clip.clip_id, source=clip.source, dataset_root=dataset_root,
                            frame_indices=tuple(clip.frame_indices),
                            source_size=(clip.source_width, clip.source_height))
-    track = _WORKER["estimator"].estimate(frames, context)
+    track = _worker()["estimator"].estimate(frames, context)
     keypoints = np.asarray(track.keypoints, dtype=np.float32)
     bboxes = np.asarray(track.bboxes, dtype=np.float32)
     if keypoints.ndim != 3 or keypoints.shape[0] != t or keypoints.shape[2] != 3:
@@ -88,18 +94,18 @@ def _estimate(clip: DecodedClip, decoded_dir: Path, dataset_root: Path) -> tuple
 
 def pose_clip_job(job: PoseJob) -> tuple[str, str | None]:
     """Estimate and store one clip's poses. Returns (key, reject reason or None)."""
-    if "error" in _WORKER:
-        raise StageError(f"poses: the pose estimator cannot be built: {_WORKER['error']}")
+    if "error" in _worker():
+        raise StageError(f"poses: the pose estimator cannot be built: {_worker()['error']}")
     clip, out = DecodedClip.model_validate(job.clip), Path(job.out)
     try:
-        keypoints, bboxes = _estimate(clip, Path(job.decoded_dir), Path(_WORKER["dataset_root"]))
+        keypoints, bboxes = _estimate(clip, Path(job.decoded_dir), Path(_worker()["dataset_root"]))
     except Exception as e:  # one clip's failure is its reject row, never the end of the run
         reason = f"poses failed: {type(e).__name__}: {e}"
         reject = RejectRecord(clip_id=clip.clip_id, stage=STAGE, reason=reason)
         write_atomic(out / "rejects" / f"{clip.key}.json", reject.model_dump_json())
         return clip.key, reason
     if not (out / "info.json").exists():
-        estimator = _WORKER["estimator"]
+        estimator = _worker()["estimator"]
         info = {"backend": estimator.backend, "model": estimator.model, "num_joints": keypoints.shape[1]}
         write_atomic(out / "info.json", json.dumps(info, indent=1))
     save_npy(out / "clips" / f"{clip.key}.bbox.npy", bboxes)
@@ -109,7 +115,7 @@ def pose_clip_job(job: PoseJob) -> tuple[str, str | None]:
 
 def _init_worker(poses: dict, dataset_root: str) -> None:
     _init_estimator(poses, dataset_root)
-    _WORKER["dataset_root"] = dataset_root
+    _worker()["dataset_root"] = dataset_root
 
 
 def _inputs(cfg: PipelineConfig) -> dict[str, str]:
