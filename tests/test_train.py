@@ -8,6 +8,8 @@ import pytest
 from servers import mlflow_server
 from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
 
+pytestmark = pytest.mark.slow  # subprocesses / a real server: tens of seconds
+
 
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory):

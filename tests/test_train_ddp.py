@@ -7,6 +7,8 @@ import pytest
 
 from train_fixtures import ROOT, sqlite_uri, tiny_config, write_fixture_shards
 
+pytestmark = pytest.mark.slow  # subprocesses / a real server: tens of seconds
+
 
 def test_two_cpu_processes_under_torchrun(tmp_path, tmp_path_factory):
     import mlflow

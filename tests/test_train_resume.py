@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from train_fixtures import ROOT, tiny_config, write_fixture_shards
+
+pytestmark = pytest.mark.slow  # subprocesses / a real server: tens of seconds
 
 
 def test_sigkill_mid_run_then_restart_matches_uninterrupted_run(tmp_path):
