@@ -84,6 +84,11 @@ class ModelConfig(Strict):
     pose_input: Literal["coords", "heatmap"] = Field(
         "coords", description="joints as coordinate tokens, or rendered heatmaps through the patch path"
     )
+    readout: Literal["cls", "tokens"] = Field(
+        "cls",
+        description="per-frame feature: the class token (paper), or a learned linear map of all the frame's "
+        "tokens initialised to the class token (for randomly initialised demo backbones; pevl/model/readout.py)",
+    )
     heatmap_sigma: float = Field(0.03, gt=0.0, description="joint Gaussian sigma of pose_input=heatmap")
     adapter: AdapterConfig = AdapterConfig()
     use_adapters: bool = Field(True, description="master switch of every adapter")

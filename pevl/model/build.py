@@ -11,6 +11,7 @@ from pevl.model.backbone import check_supported, freeze, load_clip
 from pevl.model.p2v import P2VRefiner
 from pevl.model.pevl import PeVL
 from pevl.model.pose_encoder import CoordPoseEncoder, HeatmapPoseEncoder
+from pevl.model.readout import TokenReadout
 from pevl.model.sgmc import ScoreHead
 from pevl.model.text_encoder import ClassEmbedding, TextEncoder
 from pevl.model.ucmr import UCMR
@@ -72,6 +73,16 @@ def _ucmr(cfg: ModelConfig, width: int, grid: tuple[int, int]) -> UCMR | None:
     return UCMR(p2v, v2p)
 
 
+def _readouts(cfg: ModelConfig, visual: nn.Module) -> tuple[TokenReadout | None, TokenReadout | None]:
+    """Video and pose token readouts (model.readout=tokens), else (None, None) = class tokens."""
+    if cfg.readout == "cls":
+        return None, None
+    width, patches = visual.transformer.width, 1 + visual.grid_size[0] * visual.grid_size[1]
+    video = TokenReadout(patches, width) if cfg.use_video else None
+    pose_tokens = 1 + cfg.num_joints if cfg.pose_input == "coords" else patches
+    return video, TokenReadout(pose_tokens, width) if cfg.use_pose else None
+
+
 def _sorted_classes(classes: list[ClassText]) -> list[ClassText]:
     ordered = sorted(classes, key=lambda c: c.label)
     if [c.label for c in ordered] != list(range(len(ordered))):
@@ -103,7 +114,7 @@ def build_model(cfg: ModelConfig, classes: list[ClassText]) -> PeVL:
         text = ClassEmbedding(len(classes), visual.proj.shape[1])
     model = PeVL(
         visual, video, pose, text, _ucmr(cfg, width, tuple(visual.grid_size)),
-        ScoreHead(scores, cfg.sgmc.word_reduce), float(clip.logit_scale),
+        ScoreHead(scores, cfg.sgmc.word_reduce), float(clip.logit_scale), *_readouts(cfg, visual),
     )
     n_train = sum(p.numel() for p in model.trainable_parameters())
     log.info("built PeVL %s (%d classes, %.2f M trainable parameters)", cfg.backbone, len(classes), n_train / 1e6)

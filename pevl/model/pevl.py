@@ -33,6 +33,7 @@ class PeVL(nn.Module):
         ucmr: P2V-R / V2P-R, or None.
         score_head: the enabled SGMC scores.
         logit_scale: initial log(1 / tau), usually CLIP's.
+        video_readout, pose_readout: `TokenReadout`s replacing the class token (model.readout=tokens).
     """
 
     def __init__(
@@ -44,6 +45,8 @@ class PeVL(nn.Module):
         ucmr: UCMR | None,
         score_head: ScoreHead,
         logit_scale: float,
+        video_readout: nn.Module | None = None,
+        pose_readout: nn.Module | None = None,
     ):
         super().__init__()
         self.visual = visual
@@ -53,6 +56,13 @@ class PeVL(nn.Module):
         self.ucmr = ucmr
         self.score_head = score_head
         self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
+        self.video_readout = video_readout
+        self.pose_readout = pose_readout
+
+    @staticmethod
+    def _readout(tokens: torch.Tensor, readout: nn.Module | None) -> torch.Tensor:
+        """Per-frame features (B, T, D) of tokens (B, T, 1+L, D): the class token, or the readout."""
+        return tokens[:, :, 0] if readout is None else readout(tokens)
 
     def _features(self, cls: torch.Tensor) -> torch.Tensor:
         """Project and normalise class tokens: (..., D) -> (..., E)."""
@@ -71,9 +81,9 @@ class PeVL(nn.Module):
         refined = self.ucmr(x, j) if self.ucmr is not None else Refined(video=x, pose=j)
         v = p = f = None
         if refined.video is not None:
-            v = self._features(refined.video[:, :, 0].mean(1))  # (B, E)
+            v = self._features(self._readout(refined.video, self.video_readout).mean(1))  # (B, E)
         if refined.pose is not None:
-            cls = refined.pose.tokens[:, :, 0]  # (B, T, D)
+            cls = self._readout(refined.pose.tokens, self.pose_readout)  # (B, T, D)
             p, f = self._features(cls.mean(1)), self._features(cls)
         text = self.text_encoder()
         score, scores = self.score_head(v, p, f, text)
