@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 
 from pevl.stages.parallel import run_jobs
+from pevl.console import say
 
 CODECS = ("mp4v", "mjpeg", "h264")
 
@@ -173,15 +174,15 @@ def main(argv: list[str] | None = None) -> None:
                 stage[codec] = (min(best[0], wall), min(best[1], cpu), kb, max(best[3], load),
                                 best[4] or psnr(cfgs[0], root, clips))
     n, info = len(clips), probe_video(root / clips[0].source)
-    print(f"decode: {n} clips of {root.name} ({info.width}x{info.height} source), T={args.frames}, "
+    say(f"decode: {n} clips of {root.name} ({info.width}x{info.height} source), T={args.frames}, "
           f"S={args.short_side}, {args.workers} workers, {os.cpu_count()} cores, best of {args.repeats}")
-    print(f"| path | clips/s, {args.workers} workers | vs bare | CPU ms/clip, 1 process | vs bare (CPU) "
+    say(f"| path | clips/s, {args.workers} workers | vs bare | CPU ms/clip, 1 process | vs bare (CPU) "
           "| stored kB/clip | PSNR dB | stored clips decoded/s (CPU, 1 process) |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| bare cv2 decode | {n / bare:.1f} | 1.00 | {1000 * bare_cpu / n:.1f} | 1.00 | - | - | - |")
+    say("|---|---|---|---|---|---|---|---|")
+    say(f"| bare cv2 decode | {n / bare:.1f} | 1.00 | {1000 * bare_cpu / n:.1f} | 1.00 | - | - | - |")
     for codec in codecs:
         wall, cpu, kb, load, db = stage[codec]
-        print(f"| decode stage, {codec} | {n / wall:.1f} | {bare / wall:.2f} | {1000 * cpu / n:.1f} | "
+        say(f"| decode stage, {codec} | {n / wall:.1f} | {bare / wall:.2f} | {1000 * cpu / n:.1f} | "
               f"{bare_cpu / cpu:.2f} | {kb:.1f} | {db:.1f} | {load:.0f} |")
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_decode import dataset_section
+from pevl.console import say
 
 
 def prepared_run(dataset: dict, work: Path, frames: int = 16, short_side: int = 128, max_samples: int = 24):
@@ -102,12 +103,12 @@ def main(argv: list[str] | None = None) -> None:
     loader = time_loader(urls, epochs, args.workers, args.batch)
     single = time_single(urls, epochs)
     frames, pose, _meta = next(iter_samples(urls[:1]))
-    print(f"shard loader: {len(urls)} train tars, {per_epoch} samples x {epochs} passes, sample = "
+    say(f"shard loader: {len(urls)} train tars, {per_epoch} samples x {epochs} passes, sample = "
           f"{tuple(frames.shape)} uint8 + pose {tuple(pose.shape)}, {os.cpu_count()} cores")
-    print("| reader | samples | seconds | samples/s |")
-    print("|---|---|---|---|")
-    print(f"| iter_samples, 1 process | {single[0]} | {single[1]:.1f} | {single[0] / single[1]:.0f} |")
-    print(f"| DataLoader, {args.workers} workers, batches of {args.batch} | {loader[0]} | {loader[1]:.1f} | "
+    say("| reader | samples | seconds | samples/s |")
+    say("|---|---|---|---|")
+    say(f"| iter_samples, 1 process | {single[0]} | {single[1]:.1f} | {single[0] / single[1]:.0f} |")
+    say(f"| DataLoader, {args.workers} workers, batches of {args.batch} | {loader[0]} | {loader[1]:.1f} | "
           f"{loader[0] / loader[1]:.0f} |")
 
 

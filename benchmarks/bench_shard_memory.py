@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmarks.bench_decode import dataset_section
 from benchmarks.bench_shard_loader import prepared_run
+from pevl.console import say
 
 CHILD = """
 import json, resource, sys, time
@@ -27,8 +28,8 @@ from pevl.stages.shard import run_shard
 cfg = load_config(sys.argv[1])
 start = time.perf_counter()
 result = run_shard(cfg)
-print(json.dumps({"seconds": time.perf_counter() - start, "samples": result.counts["samples"],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+sys.stdout.write(json.dumps({"seconds": time.perf_counter() - start, "samples": result.counts["samples"],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}) + "\n")
 """
 
 
@@ -89,12 +90,12 @@ def main(argv: list[str] | None = None) -> None:
             out = subprocess.run([sys.executable, "-c", CHILD, str(config)], capture_output=True, text=True,
                                  check=True)
             results.append((count, json.loads(out.stdout.strip().splitlines()[-1])))
-    print(f"shard stage memory: SynthDive clips ({args.size} source, 16 x 128 px stored), "
+    say(f"shard stage memory: SynthDive clips ({args.size} source, 16 x 128 px stored), "
           f"{os.cpu_count()} cores, one fresh process per size, verification included")
-    print("| clips | samples | seconds | ms/clip | peak RSS (MB) |")
-    print("|---|---|---|---|---|")
+    say("| clips | samples | seconds | ms/clip | peak RSS (MB) |")
+    say("|---|---|---|---|---|")
     for count, r in results:
-        print(f"| {count} | {r['samples']} | {r['seconds']:.1f} | {1000 * r['seconds'] / count:.1f} | "
+        say(f"| {count} | {r['samples']} | {r['seconds']:.1f} | {1000 * r['seconds'] / count:.1f} | "
               f"{r['peak_rss_mb']:.0f} |")
 
 

@@ -17,6 +17,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from pevl.console import say
 
 
 def make_shards(cache: Path, short_side: int, clips_per_class: int, size: str):
@@ -142,15 +143,15 @@ def add_args(ap: argparse.ArgumentParser, **defaults) -> None:
 
 def report(args, r: dict[str, float]) -> None:
     """Print the figures as a markdown table."""
-    print(f"train: {args.backbone} {args.frames}x{args.image_size} px, batch {args.batch}, {args.device}, "
+    say(f"train: {args.backbone} {args.frames}x{args.image_size} px, batch {args.batch}, {args.device}, "
           f"amp {args.amp}, torch threads {args.threads or 'default'}, loader workers {args.workers}")
-    print("| measure | value |")
-    print("|---|---|")
-    print(f"| train step, clips/s | {r['clips_per_s']:.1f} |")
-    print(f"| peak memory, MB ({'CUDA max allocated' if args.device == 'cuda' else 'process peak RSS'}) | {r['peak_mb']:.0f} |")
-    print(f"| trainable parameters, M | {r['trainable_m']:.2f} |")
-    print(f"| loader, clips/s | {r['loader_clips_per_s']:.1f} |")
-    print(f"| loader / step (>= 1: the loader keeps up) | {r['ratio']:.2f} |")
+    say("| measure | value |")
+    say("|---|---|")
+    say(f"| train step, clips/s | {r['clips_per_s']:.1f} |")
+    say(f"| peak memory, MB ({'CUDA max allocated' if args.device == 'cuda' else 'process peak RSS'}) | {r['peak_mb']:.0f} |")
+    say(f"| trainable parameters, M | {r['trainable_m']:.2f} |")
+    say(f"| loader, clips/s | {r['loader_clips_per_s']:.1f} |")
+    say(f"| loader / step (>= 1: the loader keeps up) | {r['ratio']:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ The last line says whether the loader keeps up (loader clips/s >= step clips/s).
 import argparse
 
 from benchmarks.bench_train import add_args, report, run
+from pevl.console import say
 
 GPU = {"device": "cuda", "backbone": "ViT-B-16", "image_size": 224, "frames": 8, "batch": 16, "amp": "bf16",
        "workers": 8, "threads": 0, "short_side": 256, "size": "320x240"}
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     result = run(args)
     report(args, result)
     verdict = "yes" if result["ratio"] >= 1.0 else "NO: add loader workers or store smaller frames"
-    print(f"\nloader feeds the step: {verdict} (loader {result['loader_clips_per_s']:.1f} clips/s vs "
+    say(f"\nloader feeds the step: {verdict} (loader {result['loader_clips_per_s']:.1f} clips/s vs "
           f"step {result['clips_per_s']:.1f} clips/s)")
 
 
