@@ -62,13 +62,14 @@ def stage_report(record: dict) -> list[str]:
     return lines
 
 
-def closing_message(prefect_url: str, mlflow_url: str, flow_run_id: str, record: dict, ok: bool) -> list[str]:
+def closing_message(prefect_url: str, mlflow_url: str, flow_run_id: str, record: dict, ok: bool,
+                    experiment: str = "pevl-<dataset>") -> list[str]:
     """Where to look and how to stop."""
     table = record.get("stages", {}).get("grid", {}).get("info", {}).get("table", "")
     lines = ["", "The pipeline run " + ("completed." if ok else "FAILED (see the flow run's logs)."),
              *stage_report(record),
              f"  Prefect UI:  {prefect_url}" + (f"/runs/flow-run/{flow_run_id}" if flow_run_id else ""),
-             f"  MLflow UI:   {mlflow_url}  (experiment pevl-<dataset>: train + evaluate runs, the grid)"]
+             f"  MLflow UI:   {mlflow_url}  (experiment {experiment}: train + evaluate runs, the grid)"]
     if table:
         lines.append(f"  Comparison table: {table}")
     if record.get("work_dir"):
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from flows.summary import summary_path
     from pevl import services
     from pevl.commands.serve import check_server, service_env, start_background
+    from pevl.tracking import experiment_name
     from schemas import load_config
 
     cfg = absolute_paths(load_config(args.config, args.overrides), Path.cwd())
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     rc, flow_run_id = deployment_run(env["PREFECT_API_URL"], env, {} if same else {"config": config})
     path = summary_path(cfg, flow_run_id)
     record = json.loads(path.read_text()) if flow_run_id and path.is_file() else {}
-    for line in closing_message(started["prefect"][0].url, started["mlflow"][0].url, flow_run_id, record, rc == 0):
+    for line in closing_message(started["prefect"][0].url, started["mlflow"][0].url, flow_run_id, record, rc == 0,
+                                experiment_name(cfg)):
         say(line)
     return rc
