@@ -43,19 +43,24 @@ class ClassText(Strict):
     attributes: dict[str, str] = Field({}, description="e.g. takeoff/somersaults/twists/position")
 
 
-class SampleMeta(Strict):
-    """The `<key>.json` of a shard sample."""
+class StoredClip(Strict):
+    """Fields every stored clip record shares (decoded clip, shard sample)."""
 
-    key: str
+    key: str = Field(description="sanitised clip id: letters, digits, '_' and '-' only")
     clip_id: str
     dataset: str
     split: Split
     label: int = Field(ge=0)
     source: str
     frame_indices: list[int] = Field(description="source frame index of each stored frame")
-    fps: float = Field(gt=0.0)
-    height: int = Field(gt=0)
-    width: int = Field(gt=0)
+    fps: float = Field(gt=0.0, description="the source video's frame rate")
+    height: int = Field(gt=0, description="stored frame height")
+    width: int = Field(gt=0, description="stored frame width")
+
+
+class SampleMeta(StoredClip):
+    """The `<key>.json` of a shard sample."""
+
     num_frames: int = Field(gt=0)
     num_joints: int = Field(gt=0)
     pose_backend: str
@@ -75,19 +80,9 @@ class StageResult(Strict):
     seconds: float = 0.0
 
 
-class DecodedClip(Strict):
+class DecodedClip(StoredClip):
     """The decode stage's record of one stored clip (decoded/<hash>/clips/<key>.json)."""
 
-    key: str = Field(description="sanitised clip id: letters, digits, '_' and '-' only")
-    clip_id: str
-    dataset: str
-    split: Split
-    label: int = Field(ge=0)
-    source: str
-    frame_indices: list[int] = Field(description="source frame index of each stored frame")
-    fps: float = Field(gt=0.0, description="the source video's frame rate")
-    height: int = Field(gt=0, description="stored frame height")
-    width: int = Field(gt=0, description="stored frame width")
     source_width: int = Field(gt=0)
     source_height: int = Field(gt=0)
     codec: str
