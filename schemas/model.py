@@ -84,6 +84,12 @@ class ModelConfig(Strict):
     pose_input: Literal["coords", "heatmap"] = Field(
         "coords", description="joints as coordinate tokens, or rendered heatmaps through the patch path"
     )
+    pose_coords: Literal["image", "person"] = Field(
+        "image",
+        description="coordinates the joint tokens embed (pose_input=coords): x, y of the video crop (paper), or "
+        "person-centred (each frame's joint centre removed, divided by the clip's joint spread); UCMR always uses "
+        "crop positions",
+    )
     readout: Literal["cls", "tokens"] = Field(
         "cls",
         description="per-frame feature: the class token (paper), or a learned linear map of all the frame's "

@@ -37,7 +37,8 @@ def _pose_encoder(cfg: ModelConfig, visual: nn.Module) -> CoordPoseEncoder | Hea
         return HeatmapPoseEncoder(cfg.num_frames, cfg.pose_align, cfg.heatmap_sigma, adapters)
     cls_init = visual.class_embedding + visual.positional_embedding[0]
     return CoordPoseEncoder(
-        width, cfg.num_joints, cfg.num_frames, cfg.pose_frame_ratio, cfg.pose_align, cls_init, adapters
+        width, cfg.num_joints, cfg.num_frames, cfg.pose_frame_ratio, cfg.pose_align, cls_init, adapters,
+        cfg.pose_coords,
     )
 
 

@@ -4,6 +4,10 @@ Two inputs (the paper's input ablation):
 - "coords" (default): per frame, K joint tokens `Linear(3 -> D)(x, y, score)` + joint-type
   embedding + frame embedding, plus a class token, through the CLIP image blocks (shared frozen
   weights), ln_post and the pose adapter -> `J_t (1+K, D)`. Pose tokens sit at the joints.
+  The embedded (x, y) are crop coordinates scaled to [-1, 1] (`coords="image"`, the paper's
+  reading), or person-centred (`coords="person"`, see `person_coords`), the usual skeleton
+  normalisation of pose-based recognition: the body's shape and rotation then dominate the input
+  instead of where the body is in the frame. UCMR always gets the crop positions.
 - "heatmap": the K joints rendered as Gaussian heatmaps into a 3-channel image (head, left and
   right joints), CLIP-normalised, through the ordinary patch path -> `J_t (1+N, D)`. Pose tokens
   then sit at the patch centres with the heatmap's peak in that patch as their confidence, so
@@ -74,6 +78,26 @@ def pool_groups(tokens: torch.Tensor, xy: torch.Tensor, score: torch.Tensor, num
     return PoseTokens(tokens, xy, score.mean(2))
 
 
+def person_coords(xy: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Person-centred joint coordinates: each frame's score-weighted joint centre removed, divided by
+    the clip's score-weighted RMS joint distance from those centres.
+
+    One scale per clip keeps a tucked body smaller than a straight one; a frame without visible
+    joints is centred on the image centre.
+
+    Args:
+        xy: (B, T, K, 2) in [0, 1]; score: (B, T, K) in [0, 1].
+    Returns:
+        (B, T, K, 2), RMS about 1 over the clip's visible joints.
+    """
+    w = score.unsqueeze(-1)
+    mass = w.sum(2, keepdim=True)  # (B, T, 1, 1)
+    centre = torch.where(mass > 0, (xy * w).sum(2, keepdim=True) / mass.clamp_min(1e-6), torch.full_like(mass, 0.5))
+    rel = xy - centre
+    var = (w * rel.square()).sum((1, 2, 3), keepdim=True) / w.sum((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return rel / var.sqrt().clamp_min(1e-3)
+
+
 def select_frames(pose: torch.Tensor, num_frames: int, align: Literal["pool", "pick"]) -> torch.Tensor:
     """The pose frames to encode: all of them ("pool") or the first of each group ("pick").
 
@@ -97,6 +121,7 @@ class CoordPoseEncoder(nn.Module):
         align: "pool" or "pick".
         cls_init: (D,) initial class token (CLIP's class embedding + its position).
         adapters: the pose adapters, or None.
+        coords: "image" or "person" (module doc).
     """
 
     def __init__(
@@ -108,10 +133,12 @@ class CoordPoseEncoder(nn.Module):
         align: Literal["pool", "pick"],
         cls_init: torch.Tensor,
         adapters: AdapterStack | None,
+        coords: Literal["image", "person"] = "image",
     ):
         super().__init__()
         self.num_frames = num_frames
         self.align = align
+        self.coords = coords
         encoded = num_frames * frame_ratio if align == "pool" else num_frames
         self.coord = nn.Linear(3, width)
         self.joint_embed = nn.Parameter(torch.randn(num_joints, width) * 0.02)
@@ -133,7 +160,8 @@ class CoordPoseEncoder(nn.Module):
                              f"{self.frame_embed.shape[0]} encoded frames of {self.joint_embed.shape[0]} joints")
         score = p[..., 2]
         # centre coordinates; a missing joint carries no position, only its type embedding
-        xy = (p[..., :2] * 2.0 - 1.0) * (score > 0).unsqueeze(-1).to(p.dtype)
+        xy = person_coords(p[..., :2], score) if self.coords == "person" else p[..., :2] * 2.0 - 1.0
+        xy = xy * (score > 0).unsqueeze(-1).to(p.dtype)
         x = self.coord(torch.cat([xy, score.unsqueeze(-1)], dim=-1))  # (B, Tq, K, D)
         x = x + self.joint_embed + self.frame_embed[:, None]
         cls = self.cls_token.to(x.dtype).expand(b, tq, 1, -1)
