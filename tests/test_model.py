@@ -156,3 +156,19 @@ def test_bad_inputs_raise_clear_errors():
         model(video, pose[:, :1].repeat(1, 3, 1, 1))
     with pytest.raises(ValueError, match="labels"):
         build_model(cfg, tiny_classes(3)[1:])
+
+
+@pytest.mark.parametrize(
+    "overrides,unused",
+    [({"model.readout": "tokens"}, []),
+     ({"model.readout": "tokens", "model.sgmc.use_s_ps": False, "model.sgmc.use_s_fw": False},
+      ["pose_readout.linear.weight", "pose_readout.linear.bias"])],
+    ids=["full", "no-pose-score"],
+)
+def test_unused_parameters_decide_ddp_find_unused(overrides, unused):
+    # DDP runs with find_unused_parameters only when a trainable parameter feeds no loss term
+    from pevl.train.distributed import unused_parameters
+
+    cfg, model = build(overrides)
+    assert unused_parameters(model, build_loss(cfg), cfg, torch.device("cpu")) == unused
+    assert all(p.grad is None for p in model.parameters())  # gradients cleared afterwards

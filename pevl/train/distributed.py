@@ -120,3 +120,29 @@ def cleanup(state: DistState) -> None:
 
     if state.world > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def unused_parameters(model: Any, loss_fn: Any, cfg: Any, device: Any) -> list[str]:
+    """Names of trainable parameters outside the loss's autograd graph, from one synthetic batch.
+
+    DDP needs `find_unused_parameters=True` exactly when this is not empty (for example an
+    `sgmc.use_s_ps: false` config whose pose readout feeds no score); otherwise the flag only costs an
+    extra graph traversal per step. The model has no data-dependent branches, so one batch of two
+    random clips decides it. Gradients are cleared afterwards.
+
+    Args:
+        cfg: the ModelConfig the model was built from (input shapes).
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    s, t = cfg.image_size, cfg.num_frames
+    video = torch.randn(2, t, 3, s, s, generator=g).to(device) if cfg.use_video else None
+    pose = torch.rand(2, t * cfg.pose_frame_ratio, cfg.num_joints, 3, generator=g).to(device) if cfg.use_pose else None
+    labels = torch.tensor([0, 1 % len(model.text_encoder().sentence)], device=device)
+    model.zero_grad(set_to_none=True)
+    loss_fn(model(video, pose), labels)["total"].backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.zero_grad(set_to_none=True)
+    return unused
+

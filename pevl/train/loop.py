@@ -23,7 +23,7 @@ from tqdm import tqdm
 from pevl.data.loader import make_eval_loader, make_train_loader, read_sizes, steps_per_epoch, to_model_inputs
 from pevl.eval.metrics import class_attributes, summary
 from pevl.train.checkpoint import load_checkpoint, load_model_state, model_state, rng_state, save_checkpoint, set_rng_state
-from pevl.train.distributed import DistState, all_reduce_mean, barrier, gather_objects
+from pevl.train.distributed import DistState, all_reduce_mean, barrier, gather_objects, unused_parameters
 from pevl.train.optim import autocast, build_optimizer, build_scheduler, resolve_amp
 from pevl.tracking import Tracker
 from schemas import PipelineConfig
@@ -171,6 +171,7 @@ def _setup(cfg: PipelineConfig, classes: list[dict], steps: int, state: DistStat
     from pevl.losses import build_loss
 
     model = build_model_for(cfg, classes, state.device)
+    loss_fn = build_loss(cfg.model)
     optimizer = build_optimizer(model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train, steps)
     dtype = resolve_amp(cfg.train.amp, state.device)
@@ -180,8 +181,12 @@ def _setup(cfg: PipelineConfig, classes: list[dict], steps: int, state: DistStat
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [state.device.index] if state.device.type == "cuda" else None
-        ddp = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-    return _Run(model, ddp, build_loss(cfg.model), optimizer, scheduler, scaler, dtype, classes)
+        unused = unused_parameters(model, loss_fn, cfg.model, state.device)
+        if unused:
+            log.info("DDP: %d trainable parameters feed no loss term (%s): find_unused_parameters on",
+                     len(unused), ", ".join(unused[:4]) + (" ..." if len(unused) > 4 else ""))
+        ddp = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=bool(unused))
+    return _Run(model, ddp, loss_fn, optimizer, scheduler, scaler, dtype, classes)
 
 
 def _checkpoint_payload(cfg: PipelineConfig, run: _Run, tracker: Tracker, state: DistState) -> dict[str, Any]:
