@@ -145,4 +145,3 @@ def unused_parameters(model: Any, loss_fn: Any, cfg: Any, device: Any) -> list[s
     unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     model.zero_grad(set_to_none=True)
     return unused
-
