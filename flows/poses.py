@@ -13,24 +13,28 @@ from collections import Counter
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
-from flows.runners import build_task_runner
+from flows.runners import build_task_runner, local_concurrency
 from schemas import PipelineConfig, StageResult
 
 log = logging.getLogger("flows.poses")
 
 @task(name="poses-batch", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
-def pose_batch(cfg: PipelineConfig, keys: list[str]) -> dict[str, int]:
-    """Estimate and store poses for one batch of clip keys (its own estimator per thread); {posed, rejects}."""
+def pose_batch(cfg: PipelineConfig, keys: list[str], concurrent: int = 1) -> dict[str, int]:
+    """Estimate and store poses for one batch of clip keys (its own estimator per thread); {posed, rejects}.
+
+    concurrent: batches running at once on this machine (they share its cores).
+    """
     from pevl.stages.poses import estimate_batch
 
-    return estimate_batch(cfg, keys, workers=1)
+    return estimate_batch(cfg, keys, workers=1, concurrent=concurrent)
 
 
 @flow(name="poses-fanout")
 def poses_fanout(cfg: PipelineConfig, batches: list[list[str]]) -> dict[str, int]:
     """Map pose_batch over the batches; totals of posed clips and rejects."""
     totals: Counter = Counter()
-    for future in pose_batch.map(unmapped(cfg), batches):
+    concurrent = min(local_concurrency(cfg.orchestration), len(batches))
+    for future in pose_batch.map(unmapped(cfg), batches, unmapped(concurrent)):
         totals.update(future.result())
     return dict(totals)
 

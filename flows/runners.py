@@ -10,6 +10,14 @@ def pool_size(orch: OrchestrationConfig) -> int:
     return orch.max_workers or os.cpu_count() or 1
 
 
+def local_concurrency(orch: OrchestrationConfig) -> int:
+    """Pose batches that may run at once on one machine: the local pool's size; 1 on a Dask cluster
+    at an address (its workers are other processes or machines, each with its own cores)."""
+    if orch.task_runner == "dask" and orch.dask_address:
+        return 1
+    return pool_size(orch)
+
+
 def build_task_runner(orch: OrchestrationConfig):
     """A Prefect task runner: threads, processes, or Dask (LocalCluster on 127.0.0.1 or an address).
 

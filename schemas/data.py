@@ -82,7 +82,8 @@ class RtmlibConfig(Strict):
     download: bool = Field(
         True, description="fetch a hub model missing from rtmlib's cache (connected machines only)"
     )
-    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads per session; 0 = its default")
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads per session; 0 = auto: onnxruntime's default "
+                         "when alone, the cores shared out when several CPU estimators run at once")
 
 
 class GroundTruthNoise(Strict):

@@ -12,6 +12,7 @@ subset of keys, any process), `finish_poses` (collect and mark complete); `run_p
 import io
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pevl.stages.outputs import (
     input_token,
     prepare,
     read_marker,
+    resolve_workers,
     skipped,
     write_atomic,
 )
@@ -144,13 +146,36 @@ def start_poses(cfg: PipelineConfig, force: bool = False) -> tuple[StageResult |
     return None, todo
 
 
-def estimate_batch(cfg: PipelineConfig, keys: list[str], workers: int = 1) -> dict[str, int]:
-    """Estimate poses for these clip keys (after start_poses) with `workers` processes."""
+def session_threads(cfg: PoseConfig, estimators: int) -> int:
+    """onnxruntime intra-op threads of each pose session when `estimators` run at once on this machine.
+
+    `poses.rtmlib.threads` when set; with 0 (auto) and several CPU estimators, the cores shared out
+    among them (at least 1 each): onnxruntime's own default gives every session all the cores, so
+    N estimators would run N x cores threads (measured: 2 workers on 2 cores, 165 s with 2 threads
+    each vs 93 s with 1). Alone, or on CUDA, 0 keeps onnxruntime's default.
+    """
+    r = cfg.rtmlib
+    if r.threads or cfg.backend != "rtmlib" or r.device != "cpu" or estimators <= 1:
+        return r.threads
+    return max(1, (os.cpu_count() or 1) // estimators)
+
+
+def estimate_batch(cfg: PipelineConfig, keys: list[str], workers: int = 1, concurrent: int = 1) -> dict[str, int]:
+    """Estimate poses for these clip keys (after start_poses) with `workers` processes.
+
+    concurrent: how many such calls run at the same time on this machine (threads of a Prefect
+    task runner), so that the onnxruntime threads of all estimators fit the cores.
+    """
     out, decoded_dir = paths.poses_dir(cfg), paths.decode_dir(cfg)
     wanted = set(keys)
     clips = [c for c in read_table(decoded_dir / "decoded.parquet", DecodedClip) if c.key in wanted]
     jobs = [PoseJob(c.model_dump(), str(decoded_dir), str(out)) for c in clips]
-    init_args = (cfg.poses.model_dump(), str(paths.dataset_root(cfg)))
+    poses = cfg.poses.model_dump()
+    estimators = resolve_workers(workers, len(jobs)) * max(1, concurrent)
+    poses["rtmlib"]["threads"] = session_threads(cfg.poses, estimators)
+    if poses["rtmlib"]["threads"] != cfg.poses.rtmlib.threads:
+        log.info("poses: %d estimators at once: %d onnxruntime threads each", estimators, poses["rtmlib"]["threads"])
+    init_args = (poses, str(paths.dataset_root(cfg)))
     rejects = 0
     for _key, reason in run_jobs(pose_clip_job, jobs, workers, "poses", _init_worker, init_args):
         rejects += reason is not None
