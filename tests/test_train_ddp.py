@@ -25,6 +25,8 @@ def test_two_cpu_processes_under_torchrun(tmp_path, tmp_path_factory):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "rank 1 of 2" in done.stderr  # the second process joined the gloo group
+    # both ranks tore the group down after the closing barrier (no rank exits while another works)
+    assert "rank 0 of 2 left the process group" in done.stderr and "rank 1 of 2 left the process group" in done.stderr
     # every parameter feeds the loss: DDP skips the unused-parameter search (and its warning)
     assert "find_unused_parameters=True was specified" not in done.stderr
     ckpt = load_checkpoint(paths.train_dir(cfg) / "last.pt")

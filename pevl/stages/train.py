@@ -80,7 +80,7 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
 
     info: mlflow_run_id, checkpoint (the one the evaluate stage tests), best, last.
     """
-    from pevl.train.distributed import cleanup, init_distributed, launched_by_torchrun, set_threads
+    from pevl.train.distributed import barrier, cleanup, init_distributed, launched_by_torchrun, set_threads
 
     started = time.perf_counter()
     shards, folder, config_hash = paths.shards_dir(cfg), paths.train_dir(cfg), paths.train_hash(cfg)
@@ -90,18 +90,18 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
         return cached or _launch_torchrun(cfg, force, parent_run_id, ablation, tags)
     set_threads(cfg.train.threads)
     state = init_distributed(cfg.train.device)
+    finished = False
     try:
-        cached = None if force else cached_result("train", folder, config_hash, inputs)
-        if cached:
-            return cached
-        if state.is_main:
-            prepare(folder, force or not cfg.train.resume, inputs)
-        from pevl.train.distributed import barrier
-
-        barrier(state)
-        return _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tags, started)
+        result = None if force else cached_result("train", folder, config_hash, inputs)
+        if result is None:
+            if state.is_main:
+                prepare(folder, force or not cfg.train.resume, inputs)
+            barrier(state)
+            result = _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tags, started)
+        finished = True
+        return result
     finally:
-        cleanup(state)
+        cleanup(state, finished)
 
 
 def _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tags, started) -> StageResult:

@@ -114,12 +114,25 @@ def all_reduce_mean(values: dict[str, float], state: DistState) -> dict[str, flo
     return {k: float(v) / state.world for k, v in zip(keys, t.tolist())}
 
 
-def cleanup(state: DistState) -> None:
-    """Leave the process group (if one was joined)."""
+def cleanup(state: DistState, finished: bool) -> None:
+    """Leave the process group (if one was joined).
+
+    After a finished run every rank first waits at a barrier, so no rank tears its gloo/NCCL
+    connections down while another still works (rank 0 logs to MLflow after the last collective),
+    and collects garbage, so the DDP reducer that holds the group is freed before the group is
+    destroyed rather than during interpreter shutdown. After a failure there is no barrier: the
+    other ranks may be stuck in a collective and would never reach it.
+    """
+    import gc
+
     import torch.distributed as dist
 
     if state.world > 1 and dist.is_initialized():
+        if finished:
+            dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
+        log.info("rank %d of %d left the process group", state.rank, state.world)
 
 
 def unused_parameters(model: Any, loss_fn: Any, cfg: Any, device: Any) -> list[str]:
