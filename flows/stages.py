@@ -135,7 +135,7 @@ def evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | No
 @_stage_task("grid", io_bound=False)
 def grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
     """Base config + grid file -> parent/child MLflow runs and a comparison table (run_grid)."""
-    from pevl.stages.train import run_grid
+    from pevl.stages.grid import run_grid
 
     return run_grid(cfg, force, tags)
 

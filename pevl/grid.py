@@ -2,7 +2,7 @@
 
 A grid file (configs/ablations/*.yaml, `schemas.GridSpec`) names rows of dotted overrides on
 one base config. Every row trains on the same shards with the same seed(s); the stage
-(`pevl.stages.train.run_grid`) runs them under one MLflow parent run, and this module turns the
+(`pevl.stages.grid.run_grid`) runs them under one MLflow parent run, and this module turns the
 results into `comparison.md`, `comparison.csv` and `comparison.png`.
 """
 

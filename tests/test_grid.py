@@ -50,7 +50,7 @@ def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, t
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from pevl.stages.train import run_grid
+    from pevl.stages.grid import run_grid
 
     grid = _grid_file(tmp_path, [{"name": "video-text", "set": {"model.use_pose": False}},
                                  {"name": "+Pose", "set": {}}])

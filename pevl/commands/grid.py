@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the grid stage (the table is printed by the stage)."""
-    from pevl.stages.train import run_grid
+    from pevl.stages.grid import run_grid
 
     cfg = load_from_args(args)
     if args.grid:

@@ -38,7 +38,7 @@ def _child(cfg: PipelineConfig, name: str, parent: Tracker, spec_name: str, forc
     return metrics, run_id
 
 
-def run_grid_stage(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
+def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
     """Run every row of `cfg.grid.file` on cfg's shards and seed(s); table + chart on the parent run.
 
     info: mlflow_run_id (the parent), table (comparison.md path); metrics: <row>/test_top1 and

@@ -1,12 +1,10 @@
-"""Run per-clip jobs in worker processes (or inline for one worker) with a tqdm progress bar."""
+"""Run per-clip jobs in worker processes (or inline for one worker) with a progress bar (or log lines)."""
 
 import multiprocessing as mp
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tqdm import tqdm
-
+from pevl.progress import progress
 from pevl.stages.outputs import resolve_workers
 
 
@@ -20,7 +18,7 @@ def run_jobs(fn: Callable[[Any], Any], jobs: list[Any], workers: int, desc: str,
     `initializer(*initargs)` runs once per worker (e.g. to build a pose estimator).
     """
     n = resolve_workers(workers, len(jobs))
-    with tqdm(total=len(jobs), desc=desc, unit="clip", disable=None, file=sys.stderr) as bar:
+    with progress(total=len(jobs), desc=desc, unit="clip") as bar:
         if n == 1 or len(jobs) <= 1:
             if initializer is not None:
                 initializer(*initargs)

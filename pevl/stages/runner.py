@@ -18,7 +18,9 @@ STAGES: dict[str, str] = {
     "decode": "pevl.stages.decode:run_decode",
     "poses": "pevl.stages.poses:run_poses",
     "shard": "pevl.stages.shard:run_shard",
-    "train": "pevl.stages.train:run_train", "evaluate": "pevl.stages.train:run_evaluate", "grid": "pevl.stages.train:run_grid",
+    "train": "pevl.stages.train:run_train",
+    "evaluate": "pevl.stages.train:run_evaluate",
+    "grid": "pevl.stages.grid:run_grid",
 }
 DATA_STAGES = ["ingest", "decode", "poses", "shard"]
 

@@ -13,17 +13,17 @@ import io
 import json
 import logging
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from pevl import paths
+from pevl.progress import progress
 from pevl.shards.codec import VIDEO_EXT
 from pevl.shards.manifest import SPLITS, ManifestWriter
 from pevl.shards.reader import META_EXT, POSE_EXT
@@ -89,7 +89,7 @@ def _ordered(decoded: pa.Table, split: str, skip: set[str]) -> list[int]:
                   key=lambda i: keys[i])
 
 
-def _clips(decoded: pa.Table, rows: list[int], bar: tqdm) -> Iterator[DecodedClip]:
+def _clips(decoded: pa.Table, rows: list[int], bar: Any) -> Iterator[DecodedClip]:
     """DecodedClip records built one at a time (the table stays columnar), counted on the bar."""
     for i in rows:
         yield DecodedClip.model_validate(decoded.slice(i, 1).to_pylist()[0])
@@ -127,7 +127,7 @@ def run_shard(cfg: PipelineConfig, force: bool = False) -> StageResult:
     info, tars, manifest = pose_info(cfg), 0, ManifestWriter(out)
     order = {split: _ordered(decoded, split, skip) for split in SPLITS}
     total = sum(map(len, order.values()))
-    with tqdm(total=total, desc="shard", unit="clip", disable=None, file=sys.stderr) as bar:
+    with progress(total=total, desc="shard", unit="clip") as bar:
         for split, rows in order.items():
             if rows:
                 tars += _write_split(out, split, _clips(decoded, rows, bar), cfg, info, manifest, rejects)

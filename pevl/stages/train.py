@@ -1,4 +1,4 @@
-"""Stages train, evaluate and grid: shards -> checkpoints + MLflow run -> test metrics -> ablation table.
+"""Stages train and evaluate: shards -> checkpoints + MLflow run -> test metrics (grid: pevl.stages.grid).
 
 Each is idempotent like the data stages (`_COMPLETE` marker naming the config hash and the
 upstream token); an interrupted training run restarts from its `last.pt` (same folder, same
@@ -176,9 +176,3 @@ def run_evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] 
     counts = {"clips": int(metrics.get("test/num_samples", 0))}
     return complete("evaluate", folder, cfg, config_hash, inputs, metrics, info, counts, started)
 
-
-def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
-    """Run the grid file `grid.file` over cfg (see pevl.stages.grid)."""
-    from pevl.stages.grid import run_grid_stage
-
-    return run_grid_stage(cfg, force, tags)

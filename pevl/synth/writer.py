@@ -17,8 +17,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from pevl.progress import progress
 from pevl.synth.plan import ClipPlan
 from pevl.synth.render import build_scene, iter_frames, keypoints
 from pevl.synth.vocab import dive_classes
@@ -82,11 +82,11 @@ def render_all(plans: list[ClipPlan], out: Path, size: tuple[int, int], workers:
     job = partial(render_clip, out=out, size=size)
     bar = dict(total=len(plans), desc="synthdive", unit="clip", leave=False)
     if workers <= 1:
-        results = [job(p) for p in tqdm(plans, **bar)]
+        results = [job(p) for p in progress(plans, **bar)]
     else:
         ctx = multiprocessing.get_context("spawn")  # safe under threads (Prefect) and torch
         with ctx.Pool(workers, initializer=_init_worker) as pool:
-            results = list(tqdm(pool.imap_unordered(job, plans, chunksize=2), **bar))
+            results = list(progress(pool.imap_unordered(job, plans, chunksize=2), **bar))
     return sorted(results, key=lambda r: r["index"])
 
 

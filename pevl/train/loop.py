@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from pevl.data.loader import make_eval_loader, make_train_loader, read_sizes, steps_per_epoch, to_model_inputs
 from pevl.eval.metrics import class_attributes, summary
+from pevl.progress import progress
 from pevl.train.checkpoint import load_checkpoint, load_model_state, model_state, rng_state, save_checkpoint, set_rng_state
 from pevl.train.distributed import DistState, all_reduce_mean, barrier, gather_objects, unused_parameters
 from pevl.train.optim import autocast, build_optimizer, build_scheduler, resolve_amp
@@ -110,7 +110,7 @@ def evaluate(model: Any, loader: Any, state: DistState, dtype: Any = None, desc:
     bare.eval()
     keys, scores, labels = [], [], []
     with torch.no_grad():
-        for batch in tqdm(loader, desc=desc, disable=not state.is_main, leave=False):
+        for batch in progress(loader, desc=desc, unit="batch", disable=not state.is_main, leave=False):
             video, pose, label = to_model_inputs(batch, state.device)
             b, v = video.shape[:2]
             with autocast(state.device, dtype):
@@ -229,7 +229,8 @@ def _train_epoch(cfg: PipelineConfig, run: _Run, shards: Path, state: DistState,
     batches = iter(itertools.islice(loader, steps))
     totals: dict[str, float] = {}
     updates = 0
-    bar = tqdm(total=steps, desc=f"epoch {run.epoch + 1}/{t.epochs}", disable=not state.is_main, leave=False)
+    bar = progress(total=steps, desc=f"epoch {run.epoch + 1}/{t.epochs}", unit="batch", disable=not state.is_main,
+                   leave=False)
     while micro := list(itertools.islice(batches, t.grad_accum)):
         out = train_step(run.ddp, run.loss_fn, micro, run.optimizer, run.scheduler, state.device,
                          run.dtype, t.grad_clip, run.scaler)
