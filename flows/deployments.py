@@ -3,6 +3,9 @@
 - `pevl/full-pipeline`: every stage; default parameters = the given config (the demo config).
 - `pevl/ablation-grid`: the grid stage only, on the shards the config's data stages made.
 
+Their runs carry the tag `pevl-served`: flows/crash_detection.py marks them CRASHED when their
+process dies (no heartbeat for 90 s).
+
 Both use a module-path entrypoint (`flows.pipeline:pevl_flow`), so runs do not depend on where
 the checkout lies. Relative paths in the config are made absolute against the serving process's
 working directory, so a run's outputs land where `pevl run` would put them.
@@ -10,6 +13,7 @@ working directory, so a run's outputs land where `pevl run` would put them.
 
 from pathlib import Path
 
+from flows.crash_detection import SERVED_TAG
 from flows.pipeline import DEMO_CONFIG, pevl_flow
 from flows.stages import STAGES
 from schemas import PipelineConfig, load_config
@@ -40,7 +44,8 @@ def build_deployments(config_path: str | Path | None = None, overrides: list[str
 
     cfg = absolute_paths(load_config(config_path or DEMO_CONFIG, overrides), base or Path.cwd())
     config = cfg.model_dump(mode="json")
-    common = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["pevl", cfg.dataset.name]}
+    # SERVED_TAG: runs that send 30 s heartbeats, which the crash automation watches
+    common = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["pevl", cfg.dataset.name, SERVED_TAG]}
     full = pevl_flow.to_deployment(
         FULL_PIPELINE, parameters={"config": config, "stages": list(STAGES), "force": []},
         description=f"Every stage of the PeVL pipeline on {cfg.name}", **common)

@@ -41,6 +41,12 @@ def summary_record(cfg: PipelineConfig, outcomes: list[StageOutcome], tags: dict
             "data": data, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
+def config_error_record(cfg: PipelineConfig, error: str, tags: dict[str, str]) -> dict:
+    """The summary of a run whose parameters made no valid config: the error, no stages."""
+    return {"config": cfg.name, "work_dir": str(paths.work_dir(cfg)), "tags": tags, "stages": {}, "data": {},
+            "config_error": error, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -50,9 +56,13 @@ def summary_markdown(record: dict) -> str:
     """The summary as markdown for the Prefect UI."""
     run = record["tags"].get("prefect.flow_run_name", "")
     lines = [f"# PeVL run `{record['config']}` {run}".rstrip(), "", f"work dir: `{record['work_dir']}`", ""]
+    if record.get("config_error"):
+        lines += ["## Config error", "The flow's parameters do not make a valid config; no stage ran.", "",
+                  "```", record["config_error"], "```", ""]
     rows = [[s, v["status"] + (f": {v['error']}" if v["error"] else ""), f"{v['seconds']:.1f}", f"`{v['output']}`"]
             for s, v in record["stages"].items()]
-    lines += ["## Stages", *_table(["stage", "status", "seconds", "output"], rows), ""]
+    if rows:
+        lines += ["## Stages", *_table(["stage", "status", "seconds", "output"], rows), ""]
     data = record["data"]
     if data.get("clips"):
         lines += ["## Data", f"clips: {data['clips']}, samples: {data['samples']}, rejects: {data['rejects']}", ""]
@@ -81,9 +91,17 @@ def summary_path(cfg: PipelineConfig, flow_run_id: str) -> Path:
 
 def publish(cfg: PipelineConfig, outcomes: list[StageOutcome], tags: dict[str, str]) -> dict:
     """Write the summary JSON to the work dir and a markdown artifact to Prefect; return the record."""
+    return _publish(cfg, summary_record(cfg, outcomes, tags), tags)
+
+
+def publish_config_error(cfg: PipelineConfig, error: str, tags: dict[str, str]) -> dict:
+    """Publish the summary of a run whose parameters are no valid config (cfg: the base config)."""
+    return _publish(cfg, config_error_record(cfg, error, tags), tags)
+
+
+def _publish(cfg: PipelineConfig, record: dict, tags: dict[str, str]) -> dict:
     from prefect.artifacts import create_markdown_artifact
 
-    record = summary_record(cfg, outcomes, tags)
     path = summary_path(cfg, tags.get("prefect.flow_run_id", ""))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))

@@ -5,7 +5,8 @@ process group), with a pid record and a log under the project state dir:
 `<state>/run/<name>.json` (pid, start time, port, url, command) and `<state>/logs/<name>.log`.
 Prefect keeps its SQLite database in `<state>/prefect` (PREFECT_HOME); MLflow keeps
 `<state>/mlflow/mlflow.db` and its artifacts in `<state>/mlflow/artifacts`. Starting a service
-that is already up and healthy does nothing and says so.
+that is already up and healthy does nothing and says so. The Prefect server starts with CSRF
+protection on, CORS limited to its own UI and, beyond loopback, an auth string (pevl.security).
 """
 
 import json
@@ -21,6 +22,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from pevl import security
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Running:
     health_url: str
     log: str
     command: list[str]
+    auth: bool = False  # the server requires the auth string in <state>/prefect-auth
 
 
 def resolve_state_dir(state: str | Path | None = None) -> Path:
@@ -82,26 +86,36 @@ def mlflow_url(port: int = MLFLOW_PORT, host: str = HOST) -> str:
     return f"http://{host}:{port}"
 
 
-def prefect_service(state: Path, port: int = PREFECT_PORT, ui: bool = True) -> Service:
-    """A Prefect server on 127.0.0.1:port with its SQLite database under <state>/prefect."""
-    command = [console_script("prefect"), "server", "start", "--host", HOST, "--port", str(port)]
+def client_host(host: str) -> str:
+    """The address local clients use for a server bound to host (loopback for a wildcard bind)."""
+    return HOST if host in ("0.0.0.0", "::") else host
+
+
+def prefect_service(state: Path, port: int = PREFECT_PORT, ui: bool = True, host: str = HOST,
+                    auth: str | None = None) -> Service:
+    """A Prefect server on host:port (SQLite under <state>/prefect), CSRF on, CORS to its own UI, auth if given."""
+    command = [console_script("prefect"), "server", "start", "--host", host, "--port", str(port)]
     if not ui:
         command.append("--no-ui")
-    env = {**QUIET_ENV, "PREFECT_HOME": str(state / "prefect"), "PREFECT_UI_ENABLED": str(ui).lower()}
-    return Service("prefect", command, env, port, f"http://{HOST}:{port}",
-                   f"http://{HOST}:{port}/api/health")
+    env = {**QUIET_ENV, "PREFECT_HOME": str(state / "prefect"), "PREFECT_UI_ENABLED": str(ui).lower(),
+           **security.prefect_server_env(host, port, auth)}
+    base = f"http://{client_host(host)}:{port}"
+    return Service("prefect", command, env, port, base, f"{base}/api/health")
 
 
-def mlflow_service(state: Path, port: int = MLFLOW_PORT) -> Service:
-    """An MLflow server on 127.0.0.1:port: SQLite backend, local artifacts, one worker."""
+def mlflow_service(state: Path, port: int = MLFLOW_PORT, host: str = HOST) -> Service:
+    """An MLflow server on host:port: SQLite backend, local artifacts, one worker, its Host check kept."""
     root = state / "mlflow"
     command = [
-        console_script("mlflow"), "server", "--host", HOST, "--port", str(port), "--workers", "1",
+        console_script("mlflow"), "server", "--host", host, "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination", str(root / "artifacts"),
     ]
+    if not security.is_loopback(host):  # MLflow's default allows loopback names only
+        command += ["--allowed-hosts", ",".join(security.mlflow_allowed_hosts(host, port))]
     env = {**QUIET_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return Service("mlflow", command, env, port, mlflow_url(port), f"{mlflow_url(port)}/health")
+    url = mlflow_url(port, client_host(host))
+    return Service("mlflow", command, env, port, url, f"{url}/health")
 
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
@@ -113,20 +127,21 @@ def is_healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def deployments(api_url: str, timeout: float = 5.0) -> list[dict]:
-    """The deployments registered on a Prefect server, as the REST API returns them ([] if none answers)."""
-    req = urllib.request.Request(f"{api_url}/deployments/filter", data=b"{}", method="POST",
-                                 headers={"Content-Type": "application/json"})
+def deployments(api_url: str, timeout: float = 5.0, auth: str | None = None) -> list[dict]:
+    """The deployments registered on a Prefect server, as the REST API returns them ([] if none answers).
+
+    auth: the server's auth string (default $PREFECT_API_AUTH_STRING); a CSRF token is fetched per call.
+    """
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return list(json.loads(resp.read()))
-    except (urllib.error.URLError, OSError, ValueError, TypeError):
+        return list(security.api_post(api_url, "deployments/filter", {},
+                                      auth or os.environ.get("PREFECT_API_AUTH_STRING"), timeout))
+    except (urllib.error.URLError, OSError, ValueError, TypeError, KeyError):
         return []
 
 
-def deployment_names(api_url: str, timeout: float = 5.0) -> list[str]:
+def deployment_names(api_url: str, timeout: float = 5.0, auth: str | None = None) -> list[str]:
     """Names of the deployments registered on a Prefect server ([] when it does not answer)."""
-    return [d.get("name", "") for d in deployments(api_url, timeout)]
+    return [d.get("name", "") for d in deployments(api_url, timeout, auth)]
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
@@ -197,7 +212,8 @@ def _spawn(service: Service, state: Path) -> tuple[subprocess.Popen, Running]:
                                 stdin=subprocess.DEVNULL, env=env, cwd=service.cwd,
                                 start_new_session=True)
     rec = Running(service.name, proc.pid, psutil.Process(proc.pid).create_time(), service.port,
-                  service.url, service.health_url, str(log_path), service.command)
+                  service.url, service.health_url, str(log_path), service.command,
+                  "PREFECT_SERVER_API_AUTH_STRING" in service.env)
     path = _record_path(state, service.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(rec), indent=1))
@@ -310,10 +326,16 @@ def _reap(pid: int) -> None:
 
 
 def up(state: Path, prefect_port: int = PREFECT_PORT, mlflow_port: int = MLFLOW_PORT,
-       ui: bool = True, timeout: float = 120.0) -> dict[str, tuple[Running, bool]]:
-    """Start the Prefect and MLflow servers side by side (idempotent); {name: (record, started_now)}."""
+       ui: bool = True, timeout: float = 120.0, host: str = HOST,
+       auth: bool = False) -> dict[str, tuple[Running, bool]]:
+    """Start the Prefect and MLflow servers side by side (idempotent); {name: (record, started_now)}.
+
+    Beyond loopback (or with auth=True) Prefect requires the auth string in <state>/prefect-auth.
+    """
     state.mkdir(parents=True, exist_ok=True)
-    return start_all([prefect_service(state, prefect_port, ui), mlflow_service(state, mlflow_port)], state, timeout)
+    secret = security.ensure_auth_string(state) if auth or not security.is_loopback(host) else None
+    return start_all([prefect_service(state, prefect_port, ui, host, secret),
+                      mlflow_service(state, mlflow_port, host)], state, timeout)
 
 
 SERVICE_NAMES = ("serve", "prefect", "mlflow")  # stop order: clients before servers

@@ -5,11 +5,20 @@ thread-local active run), so Prefect's thread task runner can log several runs a
 Tracking URI: `tracking.uri` in the config, else $MLFLOW_TRACKING_URI, else an absolute
 `sqlite:///<work_dir>/mlflow.db` with artifacts under `<work_dir>/mlartifacts` (MLflow 3's
 deprecated `./mlruns` file store is never used).
+
+Failing fast, never stalling: before training, `check_tracking` asks a tracking server's
+/health with a short timeout (unreachable: `TrackingUnreachable`, or train untracked when
+`tracking.on_unreachable: untracked`); MLflow's HTTP retries are bounded in this process
+(`HTTP_LIMITS`, set unless the user set them); a Tracker call that fails mid-run is logged once
+and every later call of that run is dropped, so a dead server never kills or stalls training.
 """
 
 import logging
 import os
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +29,15 @@ from schemas import PipelineConfig, flatten
 log = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 6000
+HEALTH_TIMEOUT = 5.0  # seconds for the tracking server's /health before training
+# MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) stall ~4 min per call on a dead
+# server; these bound a refused call to ~2 s and a hung one to ~32 s. A user's own values win.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+class TrackingUnreachable(RuntimeError):
+    """The tracking server does not answer before training (the message says what to do)."""
 
 
 def tracking_uri(cfg: PipelineConfig) -> str:
@@ -34,6 +52,49 @@ def tracking_uri(cfg: PipelineConfig) -> str:
     path = work_dir(cfg) / "mlflow.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def bound_http_retries() -> None:
+    """Set MLflow's HTTP retry/timeout settings in this process (and its children) unless set already."""
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+
+
+def server_problem(uri: str, timeout: float = HEALTH_TIMEOUT) -> str:
+    """Why a tracking server at an http(s) URI is unreachable, or '' when it answers (or is no server)."""
+    if not uri.startswith(("http://", "https://")):
+        return ""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return ""  # urlopen raises on anything but 2xx/3xx: MLflow answers 200 "OK"
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code} from {uri.rstrip('/')}/health: not an MLflow tracking server?"
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+
+
+def check_tracking(cfg: PipelineConfig) -> bool:
+    """True when runs will be tracked; raise TrackingUnreachable (or, by config, go untracked) on a dead server."""
+    if not cfg.tracking.enabled:
+        return False
+    bound_http_retries()
+    uri = tracking_uri(cfg)
+    problem = server_problem(uri)
+    if not problem:
+        return True
+    if cfg.tracking.on_unreachable == "fail":
+        raise TrackingUnreachable(
+            f"MLflow tracking server {uri} does not answer ({problem}): start it (`pevl up`), point "
+            "tracking.uri / $MLFLOW_TRACKING_URI at a running one, or set tracking.on_unreachable=untracked")
+    log.warning("MLflow tracking server %s does not answer (%s): training UNTRACKED "
+                "(tracking.on_unreachable=untracked); checkpoints and result.json are still written", uri, problem)
+    return False
+
+
+def untracked(cfg: PipelineConfig) -> PipelineConfig:
+    """A copy of cfg with tracking disabled (what an untracked run records in its config.yaml)."""
+    return cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
 
 
 def artifact_location(cfg: PipelineConfig, uri: str) -> str | None:
@@ -83,61 +144,94 @@ def _get_or_create_experiment(client: Any, name: str, location: str | None) -> s
         return exp.experiment_id
 
 
+def _first_line(e: BaseException, limit: int = 300) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:limit] if text else ''}".rstrip(": ")
+
+
 @dataclass
 class Tracker:
-    """One MLflow run addressed by id; with `client=None` every call is a no-op (rank > 0, disabled)."""
+    """One MLflow run addressed by id; with `client=None` every call is a no-op (rank > 0, disabled).
+
+    The first call that fails (server gone, disk full on its side) is logged once as a warning;
+    from then on the run's calls are dropped (counted), so logging never kills or stalls training.
+    """
 
     client: Any = None
     run_id: str | None = None
+    uri: str = ""
+    failed: str = ""  # the first error, once a call failed
+    dropped: int = 0
 
     @property
     def active(self) -> bool:
         """True when calls reach MLflow."""
-        return self.client is not None and self.run_id is not None
+        return self.client is not None and self.run_id is not None and not self.failed
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.active:
+            self.dropped += bool(self.failed)
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - a tracking failure must never end training
+            self.failed = _first_line(e)
+            log.warning("MLflow %s for run %s failed (%s): training goes on; this run's later metrics, "
+                        "params and artifacts are dropped", what, self.run_id, self.failed)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log scalar metrics at a step (one batched request)."""
-        if not self.active or not metrics:
+        if not metrics:
             return
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, int(step or 0)) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+        self._call("log_metrics", lambda: self.client.log_batch(self.run_id, metrics=batch, synchronous=True))
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Log params in batches of 100 (MLflow's limit per request)."""
-        if not self.active:
-            return
         from mlflow.entities import Param
 
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i : i + 100], synchronous=True)
+            self._call("log_params", lambda chunk=items[i : i + 100]: self.client.log_batch(
+                self.run_id, params=chunk, synchronous=True))
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set run tags."""
-        if not self.active:
-            return
         for k, v in tags.items():
-            self.client.set_tag(self.run_id, k, str(v))
+            self._call("set_tag", lambda k=k, v=v: self.client.set_tag(self.run_id, k, str(v)))
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Upload one file (or a folder's files) to the run's artifacts."""
-        if not self.active:
-            return
         path = Path(path)
-        if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), artifact_path)
-        else:
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+        def upload() -> None:
+            send = self.client.log_artifacts if path.is_dir() else self.client.log_artifact
+            send(self.run_id, str(path), artifact_path)
+
+        self._call("log_artifact", upload)
 
     def end(self, status: str = "FINISHED") -> None:
-        """Mark the run FINISHED / FAILED / KILLED."""
-        if self.active:
+        """Mark the run FINISHED / FAILED / KILLED; with the server gone, say it stays RUNNING there."""
+        if self.client is None or self.run_id is None:
+            return
+        problem = server_problem(self.uri, timeout=2.0) if self.failed else ""
+        if problem:
+            log.warning("MLflow run %s could not be marked %s: the server is unreachable (%s); it shows the "
+                        "run RUNNING until marked by hand (%d calls dropped)",
+                        self.run_id, status, problem, self.dropped)
+            return
+        try:
             self.client.set_terminated(self.run_id, status=status)
+        except Exception as e:  # noqa: BLE001 - reported; the training result stands
+            log.warning("MLflow run %s could not be marked %s (%s): the server may show it RUNNING",
+                        self.run_id, status, _first_line(e))
+            return
+        if self.failed:
+            log.warning("MLflow run %s marked %s; %d logging calls after the first failure were dropped",
+                        self.run_id, status, self.dropped)
 
 
 def start_run(
@@ -156,6 +250,7 @@ def start_run(
         return Tracker()
     from mlflow.tracking import MlflowClient
 
+    bound_http_retries()
     uri = tracking_uri(cfg)
     client = MlflowClient(tracking_uri=uri)
     exp_id = _get_or_create_experiment(client, experiment_name(cfg), artifact_location(cfg, uri))
@@ -164,7 +259,7 @@ def start_run(
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()})
-    tracker = Tracker(client, run.info.run_id)
+    tracker = Tracker(client, run.info.run_id, uri)
     tracker.log_params(config_params(cfg))
     log.info("MLflow run %s (%s) in experiment %s at %s", run.info.run_id, run_name, experiment_name(cfg), uri)
     return tracker
@@ -176,6 +271,8 @@ def attach_run(cfg: PipelineConfig, run_id: str | None) -> Tracker:
         return Tracker()
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri(cfg))
+    bound_http_retries()
+    uri = tracking_uri(cfg)
+    client = MlflowClient(tracking_uri=uri)
     client.update_run(run_id, status="RUNNING")
-    return Tracker(client, run_id)
+    return Tracker(client, run_id, uri)

@@ -63,6 +63,8 @@ class TrackingConfig(Strict):
     artifact_location: str | None = Field(None, description="new experiments' artifact root; default <work_dir>/mlartifacts")
     experiment: str | None = Field(None, description="default: pevl-<dataset name>")
     log_checkpoint: bool = Field(True, description="upload the best checkpoint as an artifact")
+    on_unreachable: Literal["fail", "untracked"] = Field(
+        "fail", description="tracking server down before training: fail (exit 2), or train untracked and say so")
 
 
 class GridRun(Strict):

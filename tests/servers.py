@@ -75,8 +75,14 @@ def both_servers(state: Path, timeout: float = 180.0) -> Iterator[tuple[services
 
 def client_env(prefect: services.Running | None, mlflow: services.Running | None, state: Path) -> dict[str, str]:
     """os.environ plus the URLs of the given servers, for subprocesses (CLI, serve)."""
+    from flows.crash_detection import HEARTBEAT_S
+    from pevl.security import read_auth_string
+
     env = {**os.environ, **services.QUIET_ENV, "PREFECT_HOME": str(state / "prefect"),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction"}
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction",
+           "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
+    if read_auth_string(state):
+        env["PREFECT_API_AUTH_STRING"] = read_auth_string(state)
     if prefect is not None:
         env["PREFECT_API_URL"] = services.prefect_api_url(prefect.port)
     if mlflow is not None:
@@ -91,9 +97,10 @@ def serving(state: Path, env: dict[str, str], args: list[str], names: list[str],
     command = [services.console_script("pevl"), "serve", "--state-dir", str(state), *args]
     service = services.Service("serve", command, {k: v for k, v in env.items() if k not in os.environ
                                                   or os.environ[k] != v}, cwd=str(ROOT))
-    api = env["PREFECT_API_URL"]
+    api, auth = env["PREFECT_API_URL"], env.get("PREFECT_API_AUTH_STRING")
     try:
-        rec, _ = services.start(service, state, timeout, ready=lambda: set(names) <= set(services.deployment_names(api)))
+        rec, _ = services.start(service, state, timeout,
+                                ready=lambda: set(names) <= set(services.deployment_names(api, auth=auth)))
         yield rec
     finally:
         services.stop(state, "serve")

@@ -14,11 +14,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
+REQUIRED = re.compile(r"\$\{(\w+):\?([^}]*)\}")
+SECRETS = ("PEVL_DB_PASSWORD", "MINIO_ROOT_PASSWORD", "PEVL_PREFECT_AUTH")
 
 
 def with_defaults(text: str) -> str:
-    """Substitute ${VAR:-default} as compose does with VAR unset."""
-    return DEFAULT.sub(lambda m: m.group(2), text)
+    """Substitute ${VAR:-default} as compose does with VAR unset, and ${VAR:?msg} with `<VAR>`."""
+    return REQUIRED.sub(lambda m: f"<{m.group(1)}>", DEFAULT.sub(lambda m: m.group(2), text))
 
 
 def compose() -> dict:
@@ -49,7 +51,7 @@ def test_stack_has_every_service():
     assert services["minio"]["image"].startswith("minio/minio:")
     prefect_env = services["prefect-server"]["environment"]
     assert with_defaults(prefect_env["PREFECT_API_DATABASE_CONNECTION_URL"]).startswith(
-        "postgresql+asyncpg://prefect:pevl@prefect-db:5432/")
+        "postgresql+asyncpg://prefect:<PEVL_DB_PASSWORD>@prefect-db:5432/")
     mlflow_cmd = " ".join(services["mlflow"]["command"])
     assert "--backend-store-uri=postgresql://" in mlflow_cmd and "@mlflow-db:5432/" in mlflow_cmd
     assert "--artifacts-destination=s3://" in mlflow_cmd and "--workers=1" in mlflow_cmd
@@ -108,3 +110,28 @@ def test_images_build_from_the_repository_root():
         if "build" in service:
             assert service["build"]["context"] == "..", name
             assert (ROOT / service["build"]["dockerfile"]).is_file(), name
+
+
+def test_secrets_have_no_defaults_and_compose_refuses_to_start_without_them():
+    text = (DOCKER / "compose.yaml").read_text()
+    defaulted = {m.group(1) for m in DEFAULT.finditer(text)}
+    required = {m.group(1): m.group(2) for m in REQUIRED.finditer(text)}
+    for name in SECRETS:
+        assert name not in defaulted, f"{name} falls back to a default"
+        assert name in required and required[name].strip(), f"{name} is not required with a message"
+    assert not any("PASSWORD" in name or "AUTH" in name or "SECRET" in name for name in defaulted), defaulted
+
+
+def test_prefect_server_shuts_the_door_and_clients_carry_the_auth_string():
+    services = compose()["services"]
+    env = {k: with_defaults(str(v)) for k, v in services["prefect-server"]["environment"].items()}
+    assert env["PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED"] == "true"
+    assert env["PREFECT_SERVER_API_AUTH_STRING"] == "<PEVL_PREFECT_AUTH>"
+    assert "*" not in env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"]
+    assert set(env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"].split(",")) == {
+        "http://127.0.0.1:4200", "http://localhost:4200"}
+    for client in ("worker", "dask-worker"):
+        client_env = services[client]["environment"]
+        assert with_defaults(client_env["PREFECT_API_AUTH_STRING"]) == "<PEVL_PREFECT_AUTH>", client
+        assert client_env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30", client
+    assert any(arg.startswith("--allowed-hosts=") for arg in services["mlflow"]["command"])

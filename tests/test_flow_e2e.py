@@ -89,12 +89,10 @@ def statuses(summary: dict) -> dict[str, str]:
 
 
 def api_post(stack: Stack, path: str, body: dict) -> list[dict]:
-    import urllib.request
+    """POST to the stack's Prefect API (CSRF protection is on: a token is fetched first)."""
+    from pevl.security import api_post as post
 
-    req = urllib.request.Request(f"{stack.prefect_api}/{path}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
+    return post(stack.prefect_api, path, body, stack.env.get("PREFECT_API_AUTH_STRING"), timeout=30)
 
 
 def test_full_pipeline_runs_every_stage_and_tracks_in_mlflow(stack):
@@ -155,6 +153,16 @@ def test_bad_dataset_root_fails_with_a_clear_message(stack):
     messages = "\n".join(entry["message"] for entry in logs)
     assert f"dataset root {missing} does not exist" in messages
     assert "stage ingest failed" in messages
+
+
+def test_config_error_in_parameters_is_reported_in_the_run_summary(stack):
+    rc, text, summary = deployment_run(stack, {"overrides": {"train.lr": -1}})
+    assert rc != 0
+    assert "train.lr" in summary["config_error"] and summary["stages"] == {}
+    flow_run_id = summary["tags"]["prefect.flow_run_id"]
+    found = api_post(stack, "artifacts/filter", {"artifacts": {"key": {"any_": ["pevl-run-summary"]}},
+                                                  "flow_runs": {"id": {"any_": [flow_run_id]}}})
+    assert found and "## Config error" in found[0]["data"] and "train.lr" in found[0]["data"]
 
 
 def test_pose_fan_out_gives_the_same_poses_on_threads_and_dask(stack):

@@ -80,3 +80,17 @@ def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, t
     assert {"comparison.md", "comparison.csv", "comparison.png", "grid"} <= names
     again = run_grid(cfg)  # a finished grid is reused, its table printed again
     assert again.skipped and "| +Pose |" in capsys.readouterr().out
+
+
+def test_grid_with_an_unreachable_tracking_server_stops_before_its_first_row(tmp_path):
+    from pevl import paths, services
+    from pevl.stages.grid import run_grid
+    from pevl.stages.outputs import StageError
+
+    uri = f"http://127.0.0.1:{services.free_port()}"  # nothing listens there
+    grid = _grid_file(tmp_path, [{"name": "full", "set": {}}])
+    cfg = tiny_config(tmp_path, ["train.epochs=1", f"tracking.uri={uri}", f"grid.file={grid}"])
+    write_fixture_shards(cfg, train_per_class=1, test_per_class=1)
+    with pytest.raises(StageError, match="does not answer"):
+        run_grid(cfg)
+    assert not paths.train_dir(cfg).exists() or not any(paths.train_dir(cfg).rglob("last.pt"))

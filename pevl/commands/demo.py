@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     rec, now = start_background(args, state, env)
     say(f"serve: {'started' if now else 'already running'} (log {rec.log})")
     config = cfg.model_dump(mode="json")
-    served = [d for d in services.deployments(env["PREFECT_API_URL"]) if d.get("name") == "full-pipeline"]
+    served = [d for d in services.deployments(env["PREFECT_API_URL"], auth=env.get("PREFECT_API_AUTH_STRING"))
+              if d.get("name") == "full-pipeline"]
     # Pass the config only when the deployment's default differs (a serve started with another one).
     same = served and served[0].get("parameters", {}).get("config") == config
     rc, flow_run_id = deployment_run(env["PREFECT_API_URL"], env, {} if same else {"config": config})

@@ -26,17 +26,26 @@ def add_parser(subparsers) -> None:
 
 
 def service_env(state: Path) -> dict[str, str]:
-    """Env for the serving process: the servers `pevl up` started, unless the environment names others."""
-    from pevl import services
+    """Env for the serving process: the servers `pevl up` started, unless the environment names others.
+
+    Flow runs send a heartbeat every 30 s (flows/crash_detection.py marks silent ones CRASHED), and
+    the Prefect auth string of <state>/prefect-auth goes along when there is one.
+    """
+    from flows.crash_detection import HEARTBEAT_S
+    from pevl import security, services
 
     prefect, mlflow = services.running(state, "prefect"), services.running(state, "mlflow")
     env = {**services.QUIET_ENV, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+           "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
            # the stages' own log lines go to the flow run's logs in the UI too
            "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction",
            "PREFECT_API_URL": services.prefect_api_url(prefect.port if prefect else services.PREFECT_PORT),
            "MLFLOW_TRACKING_URI": services.mlflow_url(mlflow.port if mlflow else services.MLFLOW_PORT),
            "PREFECT_HOME": str(state / "prefect")}
-    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "PREFECT_HOME"):
+    auth = security.read_auth_string(state)
+    if auth:
+        env["PREFECT_API_AUTH_STRING"] = auth
+    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "PREFECT_HOME", "PREFECT_API_AUTH_STRING"):
         if os.environ.get(key):
             env[key] = os.environ[key]
     return env
@@ -61,8 +70,8 @@ def start_background(args: argparse.Namespace, state: Path, env: dict[str, str],
         command += ["--set", o]
     command += ["--limit", str(args.limit)] if args.limit else []
     service = services.Service("serve", command, env, cwd=str(Path.cwd()))
-    api = env["PREFECT_API_URL"]
-    ready = lambda: set(DEPLOYMENTS) <= set(services.deployment_names(api))  # noqa: E731
+    api, auth = env["PREFECT_API_URL"], env.get("PREFECT_API_AUTH_STRING")
+    ready = lambda: set(DEPLOYMENTS) <= set(services.deployment_names(api, auth=auth))  # noqa: E731
     return services.start(service, state, timeout, ready=ready)
 
 
@@ -83,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
         say(f"serve: {'started' if now else 'already running'} (pid {rec.pid}, log {rec.log})")
         return 0
     os.environ.update(env)
+    from flows.crash_detection import ensure_crash_automation
     from flows.deployments import serve_deployments
 
+    ensure_crash_automation()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     log.info("serving pevl/full-pipeline and pevl/ablation-grid on %s", env["PREFECT_API_URL"])
     try:

@@ -1,9 +1,12 @@
 """`pevl train CONFIG [--set k=v]`: train on the config's shards (resumes; torchrun-aware)."""
 
 import argparse
+import logging
 
 from pevl.commands.common import add_config_args, load_from_args
 from pevl.console import say
+
+log = logging.getLogger("pevl.train")
 
 
 def parse_tags(items: list[str]) -> dict[str, str]:
@@ -34,11 +37,16 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the train stage and print its checkpoint, run id and val metrics."""
+    from pevl.stages.outputs import StageError
     from pevl.stages.train import run_train
     from pevl.train.distributed import launched_by_torchrun
 
     cfg = load_from_args(args)
-    result = run_train(cfg, args.force, args.parent_run_id, args.ablation, parse_tags(args.tag))
+    try:
+        result = run_train(cfg, args.force, args.parent_run_id, args.ablation, parse_tags(args.tag))
+    except StageError as e:  # e.g. the tracking server is down: one line, exit 2
+        log.error("%s", e)
+        return 2
     if launched_by_torchrun() and result.info.get("checkpoint") is None:
         return 0  # ranks > 0 report nothing
     state = "reused" if result.skipped else f"{result.seconds:.0f} s"

@@ -43,6 +43,10 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("up", help="start local Prefect + MLflow servers on 127.0.0.1")
     add_state_arg(p)
     add_port_args(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address both servers bind (beyond loopback Prefect requires an auth string)")
+    p.add_argument("--auth", action="store_true",
+                   help="require the Prefect auth string on loopback too (closes DNS rebinding; the UI asks for it)")
     p.add_argument("--no-ui", action="store_true", help="start the Prefect server without its UI")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health")
     p.set_defaults(func=run)
@@ -56,15 +60,23 @@ def run(args: argparse.Namespace) -> int:
     """Start both servers (idempotent) and print where they are."""
     from pevl import services
 
+    from pevl import security
+
     state = services.resolve_state_dir(args.state_dir)
-    started = services.up(state, args.prefect_port, args.mlflow_port, not args.no_ui, args.timeout)
+    started = services.up(state, args.prefect_port, args.mlflow_port, not args.no_ui, args.timeout,
+                          args.host, args.auth)
     for name, (rec, now) in started.items():
         how = "started" if now else "already up"
         say(f"{name}: {how} at {rec.url} (pid {rec.pid}, log {rec.log})")
     prefect_port = started["prefect"][0].port or args.prefect_port
     mlflow_port = started["mlflow"][0].port or args.mlflow_port
-    say(f"clients: export PREFECT_API_URL={services.prefect_api_url(prefect_port)} "
-        f"MLFLOW_TRACKING_URI={services.mlflow_url(mlflow_port)}")
+    client = services.client_host(args.host)
+    say(f"clients: export PREFECT_API_URL={services.prefect_api_url(prefect_port, client)} "
+        f"MLFLOW_TRACKING_URI={services.mlflow_url(mlflow_port, client)}")
+    if started["prefect"][0].auth:
+        path = security.auth_path(state)
+        say(f"Prefect requires its auth string (user:password in {path}, mode 0600; the UI asks for it): "
+            f'export PREFECT_API_AUTH_STRING="$(cat {path})"')
     return 0
 
 

@@ -9,7 +9,7 @@ from pevl import paths
 from pevl.console import say
 from pevl.grid import GridRow, expand, load_grid, write_comparison
 from pevl.stages.outputs import prepare
-from pevl.stages.train import cached_result, complete, run_evaluate, run_train
+from pevl.stages.train import cached_result, checked_tracking, complete, run_evaluate, run_train
 from pevl.tracking import Tracker, start_run
 from schemas import PipelineConfig, StageResult
 
@@ -52,6 +52,7 @@ def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | No
     if cached:
         say((folder / "comparison.md").read_text())
         return cached
+    cfg = checked_tracking(cfg)  # fail fast (or go untracked) before the first row
     prepare(folder, True, {})
     parent = start_run(cfg, f"grid:{spec.name}", spec.name, None, {**(tags or {}), "grid": spec.name, "stage": "grid"})
     parent.log_artifact(Path(cfg.grid.file), "grid")

@@ -52,6 +52,17 @@ def _peek_run_id(last: Path) -> str | None:
     return (load_checkpoint(last).get("mlflow_run_id") or None) if last.is_file() else None
 
 
+def checked_tracking(cfg: PipelineConfig) -> PipelineConfig:
+    """cfg after the tracking server's health check: StageError when it is down (unless
+    tracking.on_unreachable=untracked, then an untracked copy of cfg)."""
+    from pevl.tracking import TrackingUnreachable, check_tracking, untracked
+
+    try:
+        return cfg if check_tracking(cfg) else untracked(cfg)
+    except TrackingUnreachable as e:
+        raise StageError(str(e)) from None
+
+
 def _launch_torchrun(cfg: PipelineConfig, force: bool, parent_run_id: str | None, ablation: str,
                      tags: dict[str, str] | None) -> StageResult:
     """Start `pevl train` under torchrun with train.processes local processes; read its result."""
@@ -87,13 +98,14 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
     inputs = {"shard": input_token("shard", shards, paths.shards_hash(cfg))}
     if cfg.train.processes * cfg.train.nodes > 1 and not launched_by_torchrun():
         cached = None if force else cached_result("train", folder, config_hash, inputs)
-        return cached or _launch_torchrun(cfg, force, parent_run_id, ablation, tags)
+        return cached or _launch_torchrun(checked_tracking(cfg), force, parent_run_id, ablation, tags)
     set_threads(cfg.train.threads)
     state = init_distributed(cfg.train.device)
     finished = False
     try:
         result = None if force else cached_result("train", folder, config_hash, inputs)
         if result is None:
+            cfg = checked_tracking(cfg)  # fail fast (or go untracked) before any work
             if state.is_main:
                 prepare(folder, force or not cfg.train.resume, inputs)
             barrier(state)
@@ -161,6 +173,7 @@ def run_evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] 
     cached = None if force else cached_result("evaluate", folder, config_hash, inputs)
     if cached:
         return cached
+    cfg = checked_tracking(cfg)
     prepare(folder, True, inputs)
     trained = StageResult.model_validate_json((train_folder / "result.json").read_text())
     ckpt = train_folder / f"{cfg.train.test_checkpoint}.pt"
