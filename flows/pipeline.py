@@ -13,9 +13,10 @@ from prefect import flow, get_run_logger
 
 from flows.caching import outputs_present
 from flows.stages import STAGES, TASKS
-from flows.summary import StageOutcome, publish
+from flows.summary import StageOutcome, publish, publish_config_error
 from pevl import paths
-from schemas import PipelineConfig, apply_overrides, load_config
+from pevl.lock import work_dir_lock
+from schemas import ConfigError, PipelineConfig, apply_overrides, load_config
 from schemas.loading import validate
 
 StageName = Literal["ingest", "decode", "poses", "shard", "train", "evaluate", "grid"]
@@ -28,6 +29,17 @@ def resolve_config(config: PipelineConfig | None, overrides: dict[str, Any] | No
     if overrides:
         cfg = validate(PipelineConfig, apply_overrides(cfg.model_dump(mode="json"), overrides), "overrides")
     return cfg
+
+
+def resolve_or_report(config: PipelineConfig | None, overrides: dict[str, Any] | None,
+                      tags: dict[str, str]) -> PipelineConfig:
+    """resolve_config; a ConfigError from the parameters is published as the run summary, then raised."""
+    try:
+        return resolve_config(config, overrides)
+    except ConfigError as e:
+        get_run_logger().error("config error in the flow's parameters (no stage ran): %s", e)
+        publish_config_error(config if config is not None else load_config(DEMO_CONFIG), str(e), tags)
+        raise
 
 
 def run_tags() -> dict[str, str]:
@@ -76,21 +88,22 @@ def pevl_flow(
 ) -> dict:
     """Run the chosen stages (default all) in pipeline order; returns the run summary record."""
     logger = get_run_logger()
-    cfg = resolve_config(config, overrides)
-    wanted = [s for s in STAGES if s in (stages or STAGES)]
     tags = run_tags()
-    storage = result_storage(cfg)
+    cfg = resolve_or_report(config, overrides, tags)
+    wanted = [s for s in STAGES if s in (stages or STAGES)]
     outcomes: list[StageOutcome] = []
     try:
-        for stage in wanted:
-            outcomes.append(run_stage(stage, cfg, stage in (force or []), storage, tags))
+        with work_dir_lock(paths.work_dir(cfg)):  # one writer per work dir; a second run fails naming the pid
+            storage = result_storage(cfg)
+            for stage in wanted:
+                outcomes.append(run_stage(stage, cfg, stage in (force or []), storage, tags))
+            record = publish(cfg, outcomes, tags)
     except Exception as e:
-        stage = wanted[len(outcomes)]
+        stage = wanted[len(outcomes)] if len(outcomes) < len(wanted) else "summary"
         logger.error("stage %s failed: %s: %s", stage, type(e).__name__, e)
         outcomes.append(StageOutcome(stage, "failed", None, f"{type(e).__name__}: {e}"))
         publish(cfg, outcomes, tags)
         raise
-    record = publish(cfg, outcomes, tags)
     ran = [o.stage for o in outcomes if o.status == "ran"]
     logger.info("stages run: %s; reused: %s", ", ".join(ran) or "none",
                 ", ".join(o.stage for o in outcomes if o.status != "ran") or "none")

@@ -22,20 +22,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stages", default=DEFAULT_STAGES,
                    help=f"comma-separated, run in pipeline order: {', '.join(STAGES)} (default {DEFAULT_STAGES})")
     p.add_argument("--force", default="", help="comma-separated stages to recompute even if complete")
+    p.add_argument("--verify", action="store_true",
+                   help="check the sha256 of every reused output against its marker (sizes are always checked)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run using the same work dir (default 0: refuse, exit 2)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the stages; print each stage's outcome and the clips/samples/rejects summary."""
+    from pevl import paths
     from pevl.console import say
     from pevl.datasets import DatasetError
+    from pevl.lock import work_dir_lock
     from pevl.stages.outputs import StageError
     from pevl.stages.runner import run_stages
     from pevl.stages.summary import format_summary, summarize
 
     cfg = load_from_args(args)
-    try:
-        results = run_stages(cfg, _names(args.stages), _names(args.force))
+    try:  # the summary is read under the same lock: no other run can change the files it counts
+        with work_dir_lock(paths.work_dir(cfg), args.wait):
+            results = run_stages(cfg, _names(args.stages), _names(args.force), args.verify)
+            summary = summarize(cfg)
     except (DatasetError, StageError, ValueError) as e:
         log.error("%s", e)
         return 2
@@ -45,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
         say(f"{r.stage}: {state} -> {r.output} [{counts}]")
     if all(r.skipped for r in results):
         say("nothing recomputed: every stage reused its complete output")
-    summary = summarize(cfg)
     for line in format_summary(summary):
         say(line)
     if summary["pending"] == 0 and not summary["ok"]:
-        log.error("records != samples + rejects: clips were lost")
+        log.error("records != samples + rejects, or the counts on disk disagree: clips were lost")
         return 1
     return 0

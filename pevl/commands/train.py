@@ -1,6 +1,7 @@
 """`pevl train CONFIG [--set k=v]`: train on the config's shards (resumes; torchrun-aware)."""
 
 import argparse
+import contextlib
 import logging
 
 from pevl.commands.common import add_config_args, load_from_args
@@ -32,19 +33,26 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ablation", default="", help="ablation name tag of the MLflow run")
     p.add_argument("--parent-run-id", default=None, help="nest the MLflow run under this run")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="extra MLflow tag")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run using the same work dir (default 0: refuse, exit 2)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the train stage and print its checkpoint, run id and val metrics."""
+    from pevl import paths
+    from pevl.lock import work_dir_lock
     from pevl.stages.outputs import StageError
     from pevl.stages.train import run_train
     from pevl.train.distributed import launched_by_torchrun
 
     cfg = load_from_args(args)
+    # torchrun's ranks run under the lock their launcher (run_train in `pevl train`/`pevl run`) holds
+    lock = contextlib.nullcontext() if launched_by_torchrun() else work_dir_lock(paths.work_dir(cfg), args.wait)
     try:
-        result = run_train(cfg, args.force, args.parent_run_id, args.ablation, parse_tags(args.tag))
-    except StageError as e:  # e.g. the tracking server is down: one line, exit 2
+        with lock:
+            result = run_train(cfg, args.force, args.parent_run_id, args.ablation, parse_tags(args.tag))
+    except StageError as e:  # e.g. the tracking server is down, or another run holds the work dir: exit 2
         log.error("%s", e)
         return 2
     if launched_by_torchrun() and result.info.get("checkpoint") is None:

@@ -3,7 +3,8 @@
 The same samples in the same order always give byte-identical tars (mtime 0, uid/gid 0, no
 user names, mode 0644), so a run killed mid-way and restarted keeps the tars it had finished
 (they are what it would write again) and rewrites only the rest. A tar is only ever visible under
-its final name once complete: it is written as `<name>.tar.tmp` and renamed.
+its final name once complete: it is written as `<name>.tar.<pid>.tmp` (a name no other process
+uses) and renamed.
 """
 
 import io
@@ -55,6 +56,9 @@ class ShardWriter:
     def _path(self) -> Path:
         return self.folder / self.names[-1]
 
+    def _tmp_path(self) -> Path:
+        return self._path().with_name(f"{self._path().name}.{os.getpid()}{TMP_SUFFIX}")
+
     def _open_next(self) -> None:
         self._close_current()
         self.names.append(f"{self.prefix}-{len(self.names):06d}.tar")
@@ -63,15 +67,13 @@ class ShardWriter:
             self._tar = None  # finished by an earlier, interrupted run: identical, keep it
             self._reused += 1
             return
-        tmp = self._path().with_name(self._path().name + TMP_SUFFIX)
-        self._tar = tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT)
+        self._tar = tarfile.open(self._tmp_path(), "w", format=tarfile.GNU_FORMAT)
 
     def _close_current(self) -> None:
         if self._tar is None:
             return
         self._tar.close()
-        final = self._path()
-        os.replace(final.with_name(final.name + TMP_SUFFIX), final)
+        os.replace(self._tmp_path(), self._path())
         self._tar = None
 
     def write(self, key: str, fields: dict[str, bytes]) -> str:

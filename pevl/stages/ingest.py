@@ -7,6 +7,9 @@ from collections import Counter
 
 from pevl import paths
 from pevl.datasets import dataset_fingerprint, read_dataset
+from pevl.faults import probe_writable
+from pevl.stages.guard import guarded
+from pevl.stages.integrity import describe_outputs
 from pevl.stages.outputs import current_marker, finish, prepare, skipped
 from pevl.stages.tables import write_classes, write_table
 from schemas import ClipRecord, PipelineConfig, RejectRecord, StageResult
@@ -27,7 +30,8 @@ def _ensure_synthdive(cfg: PipelineConfig) -> None:
         ensure(cfg.dataset)
 
 
-def run_ingest(cfg: PipelineConfig, force: bool = False) -> StageResult:
+@guarded(STAGE)
+def run_ingest(cfg: PipelineConfig, force: bool = False, verify: bool = False) -> StageResult:
     """Read the raw dataset with its adapter into the clip index (idempotent).
 
     Every annotation record becomes a clip row or a rejects row (stage "ingest"). The output is
@@ -38,11 +42,12 @@ def run_ingest(cfg: PipelineConfig, force: bool = False) -> StageResult:
     if cfg.dataset.name == "synthdive":
         _ensure_synthdive(cfg)  # cheap when the dataset is there; regenerates when its parameters changed
     inputs = {"dataset": dataset_fingerprint(cfg.dataset.name, root)}
-    marker = None if force else current_marker(out, config_hash, inputs)
+    marker = None if force else current_marker(out, config_hash, inputs, verify)
     if marker:
         return skipped(STAGE, out, marker)
     index = read_dataset(cfg.dataset.name, root)
     prepare(out, True, inputs)
+    probe_writable(STAGE, out)
     write_table(out / "clips.parquet", ClipRecord, index.clips)
     write_table(out / "rejects.parquet", RejectRecord, index.rejects)
     write_classes(out / "classes.json", index.classes)
@@ -53,4 +58,5 @@ def run_ingest(cfg: PipelineConfig, force: bool = False) -> StageResult:
               "classes": len(index.classes)}
     if index.records != len(index.clips) + len(index.rejects):
         raise RuntimeError(f"ingest lost records: {counts}")
-    return finish(STAGE, out, cfg, config_hash, inputs, counts, started)
+    outputs = describe_outputs(out, ["clips.parquet", "rejects.parquet", "classes.json"])
+    return finish(STAGE, out, cfg, config_hash, inputs, counts, started, outputs)

@@ -2,7 +2,9 @@
 
 A stage folder is complete when its `_COMPLETE` marker (written last) names the expected config
 hash and the tokens of the upstream outputs it was made from. Every completed output gets a fresh
-token, so recomputing a stage makes every downstream output stale without touching it.
+token, so recomputing a stage makes every downstream output stale without touching it. The
+marker of a data stage also records its files' sizes and hashes (`pevl.stages.integrity`), checked
+when the folder is reused.
 """
 
 import json
@@ -42,12 +44,22 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def current_marker(folder: Path, config_hash: str, inputs: dict[str, str]) -> dict[str, Any] | None:
-    """The marker if the folder is complete for this config hash and these upstream tokens."""
+def current_marker(folder: Path, config_hash: str, inputs: dict[str, str],
+                   verify: bool = False) -> dict[str, Any] | None:
+    """The marker if the folder is complete for this config hash and these upstream tokens, and its
+    files still match what the marker recorded (sizes always, sha256 with `verify`)."""
+    from pevl.stages.integrity import check_outputs
+
     marker = read_marker(folder)
-    if marker and marker.get("config_hash") == config_hash and marker.get("inputs") == inputs:
-        return marker
-    return None
+    if not (marker and marker.get("config_hash") == config_hash and marker.get("inputs") == inputs):
+        return None
+    problems = check_outputs(folder, marker.get("outputs"), verify)
+    if problems:
+        log.warning("stage %s: the complete output in %s no longer matches its marker (%s%s): recomputing",
+                    marker.get("stage", "?"), folder, problems[0],
+                    f"; {len(problems) - 1} more" if len(problems) > 1 else "")
+        return None
+    return marker
 
 
 def input_token(stage: str, folder: Path, config_hash: str) -> str:
@@ -76,11 +88,13 @@ def prepare(folder: Path, force: bool, inputs: dict[str, str]) -> None:
 
 
 def finish(stage: str, folder: Path, cfg: PipelineConfig, config_hash: str, inputs: dict[str, str],
-           counts: dict[str, int], started: float) -> StageResult:
-    """Write config.yaml then the marker (last); return the StageResult."""
+           counts: dict[str, int], started: float, outputs: dict | None = None) -> StageResult:
+    """Write config.yaml then the marker (last, with `outputs`: its files' sizes and hashes)."""
     save_config(cfg, Path(folder) / "config.yaml")
     marker = {"stage": stage, "config_hash": config_hash, "token": uuid.uuid4().hex,
               "inputs": inputs, "counts": counts, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if outputs is not None:
+        marker["outputs"] = outputs
     write_atomic(Path(folder) / MARKER, json.dumps(marker, indent=1))
     seconds = time.perf_counter() - started
     log.info("stage %s: done in %.1f s -> %s %s", stage, seconds, folder, counts)

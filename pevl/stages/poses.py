@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from pevl import paths
+from pevl.faults import fault, is_resource_error, os_errors_are_faults, probe_writable
 from pevl.shards.codec import VIDEO_EXT, decode_clip
+from pevl.stages.guard import guarded
+from pevl.stages.integrity import describe_outputs
 from pevl.stages.outputs import (
     StageError,
     current_marker,
@@ -74,10 +77,19 @@ def save_npy(path: Path, array: np.ndarray) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def _estimate(clip: DecodedClip, decoded_dir: Path, dataset_root: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_stored(clip: DecodedClip, decoded_dir: Path) -> bytes:
+    """The stored clip's bytes; a missing or unreadable file is decode's lost output: SystemFault."""
+    path = decoded_dir / "clips" / f"{clip.key}.{VIDEO_EXT}"
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise fault(STAGE, "cannot read the decoded clip", path, e) from None
+
+
+def _estimate(clip: DecodedClip, data: bytes, dataset_root: Path) -> tuple[np.ndarray, np.ndarray]:
     from pose_extraction import FrameContext
 
-    frames = decode_clip((decoded_dir / "clips" / f"{clip.key}.{VIDEO_EXT}").read_bytes())  # (T, H, W, 3)
+    frames = decode_clip(data)  # (T, H, W, 3)
     t = len(clip.frame_indices)
     if frames.shape[0] != t:
         raise ValueError(f"stored clip has {frames.shape[0]} frames, expected {t}")
@@ -99,19 +111,24 @@ def pose_clip_job(job: PoseJob) -> tuple[str, str | None]:
     if "error" in _worker():
         raise StageError(f"poses: the pose estimator cannot be built: {_worker()['error']}")
     clip, out = DecodedClip.model_validate(job.clip), Path(job.out)
+    data = _read_stored(clip, Path(job.decoded_dir))
     try:
-        keypoints, bboxes = _estimate(clip, Path(job.decoded_dir), Path(_worker()["dataset_root"]))
+        keypoints, bboxes = _estimate(clip, data, Path(_worker()["dataset_root"]))
     except Exception as e:  # one clip's failure is its reject row, never the end of the run
+        if is_resource_error(e):  # ... unless the machine failed (no memory, no space, I/O error)
+            raise fault(STAGE, "cannot estimate", clip.clip_id, e) from None
         reason = f"poses failed: {type(e).__name__}: {e}"
         reject = RejectRecord(clip_id=clip.clip_id, stage=STAGE, reason=reason)
-        write_atomic(out / "rejects" / f"{clip.key}.json", reject.model_dump_json())
+        with os_errors_are_faults(STAGE):
+            write_atomic(out / "rejects" / f"{clip.key}.json", reject.model_dump_json())
         return clip.key, reason
-    if not (out / "info.json").exists():
-        estimator = _worker()["estimator"]
-        info = {"backend": estimator.backend, "model": estimator.model, "num_joints": keypoints.shape[1]}
-        write_atomic(out / "info.json", json.dumps(info, indent=1))
-    save_npy(out / "clips" / f"{clip.key}.bbox.npy", bboxes)
-    save_npy(out / "clips" / f"{clip.key}.pose.npy", keypoints)  # written last: clip done
+    with os_errors_are_faults(STAGE):
+        if not (out / "info.json").exists():
+            estimator = _worker()["estimator"]
+            info = {"backend": estimator.backend, "model": estimator.model, "num_joints": keypoints.shape[1]}
+            write_atomic(out / "info.json", json.dumps(info, indent=1))
+        save_npy(out / "clips" / f"{clip.key}.bbox.npy", bboxes)
+        save_npy(out / "clips" / f"{clip.key}.pose.npy", keypoints)  # written last: clip done
     return clip.key, None
 
 
@@ -128,15 +145,16 @@ def _done(out: Path, key: str) -> bool:
     return (out / "clips" / f"{key}.pose.npy").exists() or (out / "rejects" / f"{key}.json").exists()
 
 
-def start_poses(cfg: PipelineConfig, force: bool = False) -> tuple[StageResult | None, list[str]]:
+@guarded(STAGE)
+def start_poses(cfg: PipelineConfig, force: bool = False, verify: bool = False) -> tuple[StageResult | None, list[str]]:
     """Plan the stage: (the skipped result, []) when complete, else (None, keys still to estimate)."""
     out, config_hash, inputs = paths.poses_dir(cfg), paths.poses_hash(cfg), _inputs(cfg)
-    marker = None if force else current_marker(out, config_hash, inputs)
+    marker = None if force else current_marker(out, config_hash, inputs, verify)
     if marker:
         return skipped(STAGE, out, marker), []
     prepare(out, force, inputs)
     for sub in ("clips", "rejects"):
-        (out / sub).mkdir(exist_ok=True)
+        probe_writable(STAGE, out / sub)
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink()
     clips = read_table(paths.decode_dir(cfg) / "decoded.parquet", DecodedClip)
@@ -160,6 +178,7 @@ def session_threads(cfg: PoseConfig, estimators: int) -> int:
     return max(1, (os.cpu_count() or 1) // estimators)
 
 
+@guarded(STAGE, lock=False)  # runs in the stage's own process or a task runner's worker
 def estimate_batch(cfg: PipelineConfig, keys: list[str], workers: int = 1, concurrent: int = 1) -> dict[str, int]:
     """Estimate poses for these clip keys (after start_poses) with `workers` processes.
 
@@ -190,6 +209,7 @@ def _describe(cfg: PipelineConfig, out: Path) -> dict:
     return {"backend": cfg.poses.backend, "model": model, "num_joints": 0}
 
 
+@guarded(STAGE)
 def finish_poses(cfg: PipelineConfig, started: float | None = None) -> StageResult:
     """Collect every clip's outcome, write info.json + rejects.parquet and mark the stage complete."""
     started = time.perf_counter() if started is None else started
@@ -203,13 +223,15 @@ def finish_poses(cfg: PipelineConfig, started: float | None = None) -> StageResu
     write_atomic(out / "info.json", json.dumps(_describe(cfg, out), indent=1))
     write_table(out / "rejects.parquet", RejectRecord, rejects)
     counts = {"clips": len(clips), "posed": len(clips) - len(rejects), "rejects": len(rejects)}
-    return finish(STAGE, out, cfg, paths.poses_hash(cfg), _inputs(cfg), counts, started)
+    outputs = describe_outputs(out, ["info.json", "rejects.parquet"], ("clips/*", "rejects/*"))
+    return finish(STAGE, out, cfg, paths.poses_hash(cfg), _inputs(cfg), counts, started, outputs)
 
 
-def run_poses(cfg: PipelineConfig, force: bool = False) -> StageResult:
+@guarded(STAGE)
+def run_poses(cfg: PipelineConfig, force: bool = False, verify: bool = False) -> StageResult:
     """Estimate the main person's poses for every decoded clip (idempotent, resumable, workers)."""
     started = time.perf_counter()
-    result, keys = start_poses(cfg, force)
+    result, keys = start_poses(cfg, force, verify)
     if result is not None:
         return result
     estimate_batch(cfg, keys, cfg.poses.workers)

@@ -33,17 +33,26 @@ def stage_function(name: str):
     return getattr(importlib.import_module(module), func)
 
 
-def run_stages(cfg: PipelineConfig, stages: list[str], force: list[str] | None = None) -> list[StageResult]:
-    """Run the named stages in pipeline order; those in `force` recompute even if complete.
+def run_stages(cfg: PipelineConfig, stages: list[str], force: list[str] | None = None,
+               verify: bool = False, wait_s: float = 0.0) -> list[StageResult]:
+    """Run the named stages in pipeline order, holding the work dir's lock; those in `force`
+    recompute even if complete.
 
     A stage whose input was recomputed recomputes too (its marker no longer matches its input).
+    A reused data stage's files are checked against its marker: sizes always, sha256 with `verify`.
+    wait_s: how long to wait for another run holding the work dir (0: refuse at once, WorkDirBusy).
     """
+    from pevl import paths
+    from pevl.lock import work_dir_lock
+
     force = list(force or [])
     unknown = [s for s in [*stages, *force] if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
     results = []
-    for name in (s for s in STAGES if s in stages):
-        log.info("stage %s: starting", name)
-        results.append(stage_function(name)(cfg, force=name in force))
+    with work_dir_lock(paths.work_dir(cfg), wait_s):
+        for name in (s for s in STAGES if s in stages):
+            log.info("stage %s: starting", name)
+            extra = {"verify": verify} if name in DATA_STAGES else {}
+            results.append(stage_function(name)(cfg, force=name in force, **extra))
     return results

@@ -23,14 +23,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pevl import paths
+from pevl.faults import fault, probe_writable
 from pevl.progress import progress
 from pevl.shards.codec import VIDEO_EXT
-from pevl.shards.manifest import SPLITS, ManifestWriter
+from pevl.shards.manifest import MANIFEST, SIZES, SPLITS, ManifestWriter
 from pevl.shards.reader import META_EXT, POSE_EXT
 from pevl.shards.writer import TMP_SUFFIX, ShardWriter
+from pevl.stages.guard import guarded
+from pevl.stages.integrity import describe_outputs
 from pevl.stages.outputs import StageError, current_marker, finish, input_token, prepare, skipped, write_atomic
 from pevl.stages.poses import pose_info
-from pevl.stages.summary import count_by_reason, read_marker_counts
+from pevl.stages.summary import count_by_reason, index_records
 from pevl.stages.tables import read_table, write_table
 from schemas import DecodedClip, ManifestRow, PipelineConfig, RejectRecord, SampleMeta, StageResult
 
@@ -48,8 +51,13 @@ def _inputs(cfg: PipelineConfig) -> dict[str, str]:
 
 def build_sample(clip: DecodedClip, cfg: PipelineConfig, info: dict) -> tuple[dict[str, bytes], SampleMeta]:
     """The tar members of one sample: stored clip bytes, pose .npy bytes, meta JSON."""
-    video = (paths.decode_dir(cfg) / "clips" / f"{clip.key}.{VIDEO_EXT}").read_bytes()
-    pose = np.load(paths.poses_dir(cfg) / "clips" / f"{clip.key}.pose.npy", allow_pickle=False)
+    video_path = paths.decode_dir(cfg) / "clips" / f"{clip.key}.{VIDEO_EXT}"
+    pose_path = paths.poses_dir(cfg) / "clips" / f"{clip.key}.pose.npy"
+    try:  # both were written by earlier stages: a missing or unreadable one is a system fault
+        video = video_path.read_bytes()
+        pose = np.load(pose_path, allow_pickle=False)
+    except OSError as e:
+        raise fault(STAGE, "cannot read an earlier stage's output", e.filename or pose_path, e) from None
     pose = pose.astype(np.float32, copy=False)  # (T, K, 3)
     if pose.ndim != 3 or pose.shape[0] != len(clip.frame_indices):
         raise ValueError(f"pose shape {pose.shape} does not fit {len(clip.frame_indices)} frames")
@@ -71,7 +79,7 @@ def _write_split(out: Path, split: str, clips: Iterator[DecodedClip], cfg: Pipel
         for clip in clips:
             try:
                 fields, meta = build_sample(clip, cfg, info)
-            except (OSError, ValueError) as e:
+            except ValueError as e:  # this clip's pose does not fit its frames (np.load of a bad file too)
                 rejects.append(RejectRecord(clip_id=clip.clip_id, stage=STAGE,
                                             reason=f"shard failed: {type(e).__name__}: {e}"))
                 continue
@@ -103,21 +111,23 @@ def _upstream_rejects(cfg: PipelineConfig) -> list[RejectRecord]:
 
 
 def _summary(cfg: PipelineConfig, samples: int, rejects: list[RejectRecord]) -> dict:
-    records = read_marker_counts(paths.index_dir(cfg)).get("records", 0)
+    records = index_records(cfg)
     return {"records": records, "samples": samples, "rejects": len(rejects),
             "ok": records == samples + len(rejects), "rejects_by_reason": count_by_reason(rejects)}
 
 
-def run_shard(cfg: PipelineConfig, force: bool = False) -> StageResult:
+@guarded(STAGE)
+def run_shard(cfg: PipelineConfig, force: bool = False, verify: bool = False) -> StageResult:
     """Write the shards of every posed clip, then verify them (idempotent, resumable)."""
     from pevl.shards.verify import verify_shards
 
     started = time.perf_counter()
     out, config_hash, inputs = paths.shards_dir(cfg), paths.shards_hash(cfg), _inputs(cfg)
-    marker = None if force else current_marker(out, config_hash, inputs)
+    marker = None if force else current_marker(out, config_hash, inputs, verify)
     if marker:
         return skipped(STAGE, out, marker)
     prepare(out, force, inputs)
+    probe_writable(STAGE, out)
     for tmp in out.rglob(f"*{TMP_SUFFIX}"):
         tmp.unlink()  # a tar that a killed run had not finished
     shutil.copyfile(paths.index_dir(cfg) / "classes.json", out / "classes.json")
@@ -141,4 +151,6 @@ def run_shard(cfg: PipelineConfig, force: bool = False) -> StageResult:
         raise StageError(f"shard: verification failed in {out}:\n  " + "\n  ".join(defects[:20]))
     counts = {"records": summary["records"], "samples": samples, "rejects": len(rejects), "tars": tars,
               **{f"samples_{k}": v for k, v in sizes.items()}}
-    return finish(STAGE, out, cfg, config_hash, inputs, counts, started)
+    files = sorted(str(p.relative_to(out)) for p in out.glob("*/*.tar"))
+    files += [MANIFEST, SIZES, "rejects.parquet", "classes.json", "summary.json"]
+    return finish(STAGE, out, cfg, config_hash, inputs, counts, started, describe_outputs(out, files))

@@ -3,10 +3,12 @@
 A reject reason reads "<kind>: <details>"; rejects are counted by "<stage>/<kind>".
 """
 
+import json
 from collections import Counter
 from pathlib import Path
 
 from pevl import paths
+from pevl.shards.manifest import MANIFEST, SIZES
 from pevl.stages.outputs import read_marker
 from pevl.stages.tables import count_rows, read_table
 from schemas import PipelineConfig, RejectRecord
@@ -28,24 +30,42 @@ def read_marker_counts(folder: Path) -> dict[str, int]:
     return dict(marker.get("counts", {})) if marker else {}
 
 
-def summarize(cfg: PipelineConfig) -> dict:
-    """Where the run stands: clips, samples, rejects (by reason), pending, and whether nothing is lost."""
+def index_records(cfg: PipelineConfig) -> int:
+    """Annotation records of a complete index, counted on disk: clip rows + ingest rejects rows."""
     index = paths.index_dir(cfg)
-    clips = read_marker_counts(index).get("records", 0)
+    if not read_marker(index):
+        return 0
+    return count_rows(index / "clips.parquet") + count_rows(index / "rejects.parquet")
+
+
+def _disagreement(shards: Path, samples: int, rejects: int) -> str:
+    """'' when the shards marker's counts and sizes.json agree with the rows on disk, else what differs."""
+    counts = read_marker_counts(shards)
+    sizes = json.loads((shards / SIZES).read_text()) if (shards / SIZES).is_file() else {}
+    if counts.get("samples") != samples or counts.get("rejects") != rejects or sum(sizes.values()) != samples:
+        return (f"{shards}: manifest {samples} samples, rejects {rejects} rows, sizes.json "
+                f"{sum(sizes.values())}, marker {counts.get('samples')} / {counts.get('rejects')}")
+    return ""
+
+
+def summarize(cfg: PipelineConfig) -> dict:
+    """Where the run stands, counted from the files on disk (never from a count kept in memory):
+    clips, samples, rejects (by reason), pending, and whether nothing is lost."""
+    clips = index_records(cfg)
     shards = paths.shards_dir(cfg)
-    folders = [index, paths.decode_dir(cfg), paths.poses_dir(cfg), shards]
     rejects: list[RejectRecord] = []
-    for folder in folders:
-        if read_marker(folder) and (folder / "rejects.parquet").exists() and folder != shards:
+    for folder in [paths.index_dir(cfg), paths.decode_dir(cfg), paths.poses_dir(cfg)]:
+        if read_marker(folder) and (folder / "rejects.parquet").exists():
             rejects += read_table(folder / "rejects.parquet", RejectRecord)
-    samples = 0
+    samples, disagreement = 0, ""
     if read_marker(shards):
         rejects = read_table(shards / "rejects.parquet", RejectRecord)  # every stage's rejects
-        samples = count_rows(shards / "manifest.parquet")
+        samples = count_rows(shards / MANIFEST)
+        disagreement = _disagreement(shards, samples, len(rejects))
     pending = clips - samples - len(rejects)
     return {"clips": clips, "samples": samples, "rejects": len(rejects), "pending": pending,
-            "ok": pending == 0 and clips > 0, "rejects_by_reason": count_by_reason(rejects),
-            "shards": str(shards) if samples else ""}
+            "ok": pending == 0 and clips > 0 and not disagreement, "disagreement": disagreement,
+            "rejects_by_reason": count_by_reason(rejects), "shards": str(shards) if samples else ""}
 
 
 def format_summary(summary: dict) -> list[str]:
@@ -55,6 +75,8 @@ def format_summary(summary: dict) -> list[str]:
     lines.append(f"records = samples + rejects: {summary['clips']} = {summary['samples']} + "
                  f"{summary['rejects']} ({check})" if summary["pending"] == 0 else
                  f"pending: {summary['pending']} clips not yet sharded or rejected")
+    if summary.get("disagreement"):
+        lines.append(f"counts disagree: {summary['disagreement']}")
     if summary["rejects_by_reason"]:
         lines.append("rejects by reason:")
         lines += [f"  {kind}: {n}" for kind, n in summary["rejects_by_reason"].items()]
