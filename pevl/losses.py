@@ -8,7 +8,9 @@ class scores instead of L_SGMC when SGMC is off.
   the class: each (text, positive clip) pair is scored against the clips of other classes only,
   weighted by s of their labels, and the pairs are averaged [inferred multi-positive form].
 - `L_SGMC = (L_vp2t + L_t2vp) / 2`; without semantic guidance every s_i = 1.
-- `L_UCMR = NTXent(pool(X), pool(X')) + NTXent(pool(J), pool(J'))` with temperature tau_r.
+- `L_UCMR = NTXent(pool(X), pool(X')) + NTXent(pool(J), pool(J'))` with temperature tau_r; with
+  `stop_gradient` the unrefined views pool(X), pool(J) are constants (only the refined side learns
+  to agree with them, as a BYOL/SimSiam-style target) [option, off by default].
 Batch-wide terms (t2vp, NT-Xent) gather features from every rank, with gradient, when
 torch.distributed is initialised (every rank must then pass the same batch size); otherwise the
 local batch is the whole batch.
@@ -145,6 +147,7 @@ class PeVLLoss:
         use_refine_supervision: add the UCMR NT-Xent terms.
         refine_temperature: tau_r.
         lambda_ucmr: weight of L_UCMR.
+        stop_gradient: no gradient through the unrefined view of the NT-Xent terms.
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class PeVLLoss:
         use_refine_supervision: bool = True,
         refine_temperature: float = 0.1,
         lambda_ucmr: float = 1.0,
+        stop_gradient: bool = False,
     ):
         self.use_sgmc = use_sgmc
         self.use_semantic_guidance = use_semantic_guidance
@@ -162,6 +166,7 @@ class PeVLLoss:
         self.use_refine_supervision = use_refine_supervision
         self.refine_temperature = refine_temperature
         self.lambda_ucmr = lambda_ucmr
+        self.stop_gradient = stop_gradient
 
     def _class_strength(self, out: PeVLOutput) -> torch.Tensor:
         """(C, C) strengths, row = ground truth."""
@@ -190,6 +195,7 @@ class PeVLLoss:
             total = terms["ce"]
         if self.use_refine_supervision and out.refine_pairs:
             for name, (before, after) in out.refine_pairs.items():
+                before = before.detach() if self.stop_gradient else before
                 terms[f"ucmr_{name}"] = nt_xent(before, after, self.refine_temperature)
             terms["ucmr"] = sum(terms[f"ucmr_{name}"] for name in out.refine_pairs)
             total = total + self.lambda_ucmr * terms["ucmr"]
@@ -206,4 +212,5 @@ def build_loss(cfg: ModelConfig) -> PeVLLoss:
         use_refine_supervision=cfg.ucmr.use_refine_supervision,
         refine_temperature=cfg.ucmr.temperature,
         lambda_ucmr=cfg.lambda_ucmr,
+        stop_gradient=cfg.ucmr.use_stop_gradient,
     )

@@ -5,7 +5,7 @@ from tiny_model import one_thread, tiny_batch, tiny_cfg, tiny_classes  # noqa: F
 
 from pevl.model import build_model
 from pevl.model.attention import ResidualAttention
-from pevl.model.backbone import patch_centres
+from pevl.model.geometry import patch_centres
 from pevl.model.p2v import pose_mask
 from pevl.model.pose_encoder import render_heatmaps
 from pevl.model.v2p import group_patches

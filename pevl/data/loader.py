@@ -9,6 +9,9 @@ an epoch started again (after a resume) sees the same batches.
 Evaluation: every sample exactly once over all ranks and workers, in shard order, centre
 frames of each segment and a centre crop (or clips x crops views). Batches stay uint8 until
 `to_model_inputs` normalises them on the device.
+
+Both read tars through `checked_tar_samples`: a tar read to its end must hold the samples the
+manifest lists, so a truncated shard stops training with an error naming it.
 """
 
 import json
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pevl.data.checked_tars import checked_tar_samples, expected_counts
 from pevl.data.transforms import aligned_indices, centre_crop_boxes, crop_frames, crop_pose, random_crop_box
 from schemas import PipelineConfig
 
@@ -145,13 +149,13 @@ def make_train_loader(cfg: PipelineConfig, shards: Path, epoch: int, rank: int =
     steps = steps_per_epoch(read_sizes(shards)["train"], t.batch_size, world)
     workers = t.num_workers
     seed = (cfg.seed, epoch)
+    urls = split_urls(shards, "train")
     pipeline = wds.DataPipeline(
         # same URL stream on every rank and worker; the splitters give each a disjoint slice
-        wds.ResampledShards(split_urls(shards, "train"), seed=cfg.seed * 100_003 + epoch,
-                            worker_seed=_same_stream, deterministic=True),
+        wds.ResampledShards(urls, seed=cfg.seed * 100_003 + epoch, worker_seed=_same_stream, deterministic=True),
         partial(_every_nth, n=world, i=rank),  # node split by the explicit rank
         wds.split_by_worker,
-        wds.tarfile_to_samples(),
+        partial(checked_tar_samples, expected=expected_counts(shards, "train", urls), shards=shards),
         wds.shuffle(t.shuffle_buffer, initial=t.shuffle_buffer, seed=cfg.seed * 7919 + epoch * 31 + rank)
         if t.shuffle_buffer > 1 else _identity,
         _decode,
@@ -175,7 +179,7 @@ def make_eval_loader(
     pipeline = wds.DataPipeline(
         wds.SimpleShardList(mine),
         wds.split_by_worker,
-        wds.tarfile_to_samples(),
+        partial(checked_tar_samples, expected=expected_counts(shards, split, urls), shards=shards),
         # fewer shards than ranks: every rank reads all and keeps every world-th sample
         _identity if by_shard else partial(_every_nth, n=world, i=rank),
         _decode,
@@ -195,7 +199,7 @@ def to_model_inputs(batch: dict[str, Any], device: Any) -> tuple[Any, Any, Any]:
     """
     import torch
 
-    from pevl.model import CLIP_MEAN, CLIP_STD
+    from pevl.clip_norm import CLIP_MEAN, CLIP_STD
 
     video = batch["video"].to(device, non_blocking=True)
     video = video.movedim(-1, -3).float().div_(255.0)  # (..., T, 3, S, S)

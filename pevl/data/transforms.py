@@ -56,7 +56,8 @@ def aligned_indices(
 
     Returns (video (T,), pose (Tp,)) indices into the stored frames; pose frames
     t*ratio .. t*ratio+ratio-1 belong to video frame t, which shows the first of them (what the
-    model's `pose_align: pick` selects; `pool` averages the group).
+    model's `pose_align: pick` selects; `pool` averages the group's joint tokens, while UCMR places
+    the joints of this first frame on the video frame).
     """
     pose = segment_indices(total, frames * ratio, offset, rng)
     video = pose.reshape(frames, ratio)[:, 0]

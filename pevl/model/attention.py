@@ -1,7 +1,12 @@
-"""Residual multi-head attention with a logit bias and a key mask: the layer of P2V-R and V2P-R."""
+"""Residual multi-head attention with a logit bias and a key mask: the layer of P2V-R and V2P-R.
+
+Runs through `torch.nn.functional.scaled_dot_product_attention`, so GPUs use the fused
+memory-efficient kernel (a float mask rules out the flash kernel; the mask is small).
+"""
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class ResidualAttention(nn.Module):
@@ -48,14 +53,34 @@ class ResidualAttention(nn.Module):
         h = self.heads
         query = self.q(self.norm_q(q)).view(n, lq, h, d // h).transpose(1, 2)  # (n, h, Lq, d/h)
         key, value = self.kv(self.norm_kv(kv)).view(n, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)
-        logits = query @ key.transpose(-1, -2) * (d // h) ** -0.5  # (n, h, Lq, Lk)
-        if bias is not None:
-            logits = logits + bias.unsqueeze(1).to(logits.dtype)
-        if allowed is not None:
-            mask = allowed.unsqueeze(1)
-            logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
-            attn = logits.softmax(-1) * mask.to(logits.dtype)  # rows without keys -> all zero
-        else:
-            attn = logits.softmax(-1)
-        mixed = (attn @ value).transpose(1, 2).reshape(n, lq, d)
+        mask, has_key = attention_mask(bias, allowed, query.dtype)
+        mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)  # (n, h, Lq, d/h)
+        if has_key is not None:
+            mixed = mixed * has_key.to(mixed.dtype)  # rows without keys -> all zero
+        mixed = mixed.transpose(1, 2).reshape(n, lq, d)
         return q + self.out(mixed)
+
+
+def attention_mask(
+    bias: torch.Tensor | None, allowed: torch.Tensor | None, dtype: torch.dtype
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One float mask for `scaled_dot_product_attention` from a logit bias and an allowed-key mask.
+
+    Disallowed keys get -inf. A query row with no allowed key would be all -inf (NaN in the softmax),
+    so its mask row is left at 0 and the caller zeroes that row's output with `has_key`.
+
+    Args:
+        bias: (n, Lq or 1, Lk) additive logit bias, or None.
+        allowed: (n, Lq, Lk) bool, or None.
+        dtype: the query dtype (the mask must match it).
+    Returns:
+        mask (n, 1, Lq or 1, Lk) or None, and has_key (n, 1, Lq, 1) bool or None.
+    """
+    if allowed is None:
+        return (None if bias is None else bias.unsqueeze(1).to(dtype)), None
+    has_key = allowed.any(-1, keepdim=True)  # (n, Lq, 1)
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    base = zero if bias is None else bias.to(dtype)
+    mask = torch.where(allowed, base, torch.tensor(float("-inf"), dtype=dtype, device=allowed.device))
+    mask = torch.where(has_key, mask, zero)
+    return mask.unsqueeze(1), has_key.unsqueeze(1)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pevl.model.attention import ResidualAttention
+from pevl.model.geometry import gaussian_profiles
 from pevl.model.pose_encoder import PoseTokens
 
 
@@ -35,10 +36,7 @@ def pose_mask(
     """
     gh, gw = grid
     xy, weight = xy.float(), weight.float()
-    ys = (torch.arange(gh * samples, device=xy.device, dtype=xy.dtype) + 0.5) / (gh * samples)
-    xs = (torch.arange(gw * samples, device=xy.device, dtype=xy.dtype) + 0.5) / (gw * samples)
-    gy = torch.exp(-((ys - xy[..., 1:2]) ** 2) / (2 * sigma**2))  # (n, K, gh*s)
-    gx = torch.exp(-((xs - xy[..., 0:1]) ** 2) / (2 * sigma**2))  # (n, K, gw*s)
+    gy, gx = gaussian_profiles(xy, (gh * samples, gw * samples), sigma)  # (n, K, gh*s), (n, K, gw*s)
     with torch.autocast(xy.device.type, enabled=False):  # float32: the mask feeds log(m + eps)
         m = torch.einsum("nk,nkh,nkw->nhw", weight, gy, gx)  # (n, gh*s, gw*s)
     peak = m.amax(dim=(1, 2), keepdim=True)

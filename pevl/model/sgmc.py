@@ -4,7 +4,9 @@
 - Sub-action level: `S^_FW = F W_c^T (T x L_c)` [seed], reduced to one score by
   `1/2 (mean_t max_l + mean_l max_t)` over the valid words ("max_mean") [inferred], or by the plain
   mean over the T x L matrix ("mean").
-- Combined: `S(x, c) = a_VS S_VS + a_PS S_PS + a_FW S_FW`, each term switchable [inferred].
+- Combined: the weighted mean of the active terms, `S(x, c) = sum_k a_k S_k / sum_k a_k` over the
+  enabled k in {VS, PS, FW} [inferred]. A mean keeps S in [-1, 1] whatever terms an ablation row
+  enables, so every row trains at the same temperature. Computed in float32 (also under autocast).
 - Semantic strength of class i for ground truth g: `s_i = norm(1 - cos(t_i, t_g))`, norm = min-max
   over i != g into [s_min, 1], `s_g = 1` [seed form, inferred norm]: a negative that reads like the
   ground truth is pushed less.
@@ -82,15 +84,17 @@ def semantic_strengths(distance: torch.Tensor, labels: torch.Tensor, s_min: floa
 
 
 class ScoreHead(nn.Module):
-    """The enabled class scores ("vs", "ps", "fw") and their weighted sum S(x, c); no parameters.
+    """The enabled class scores ("vs", "ps", "fw") and their weighted mean S(x, c); no parameters.
 
     Args:
-        weights: score name -> weight a; only these terms are computed.
+        weights: score name -> weight a >= 0; only these terms are computed; their sum must be > 0.
         word_reduce: reduction of S_FW.
     """
 
     def __init__(self, weights: dict[str, float], word_reduce: Literal["max_mean", "mean"] = "max_mean"):
         super().__init__()
+        if not weights or sum(weights.values()) <= 0 or min(weights.values()) < 0:
+            raise ValueError(f"score weights must be >= 0 with a positive sum, got {weights}")
         self.weights = dict(weights)
         self.word_reduce = word_reduce
 
@@ -107,16 +111,18 @@ class ScoreHead(nn.Module):
             video: (B, E) V, pose: (B, E) P, frames: (B, T, E) F, all normalised (None if absent).
             text: class text features.
         Returns:
-            S (B, C) and the per-term scores, each (B, C).
+            S (B, C) and the per-term scores, each (B, C), all float32.
         """
         scores: dict[str, torch.Tensor] = {}
-        if "vs" in self.weights:
-            scores["vs"] = action_similarity(video, text.sentence)
-        if "ps" in self.weights:
-            scores["ps"] = action_similarity(pose, text.sentence)
-        if "fw" in self.weights:
-            scores["fw"] = word_similarity(frames, text.words, text.word_mask, self.word_reduce)
-        total = sum(self.weights[k] * v for k, v in scores.items())
+        sentence = text.sentence.float()
+        with torch.autocast(sentence.device.type, enabled=False):
+            if "vs" in self.weights:
+                scores["vs"] = action_similarity(video.float(), sentence)
+            if "ps" in self.weights:
+                scores["ps"] = action_similarity(pose.float(), sentence)
+            if "fw" in self.weights:
+                scores["fw"] = word_similarity(frames.float(), text.words.float(), text.word_mask, self.word_reduce)
+            total = sum(self.weights[k] * v for k, v in scores.items()) / sum(self.weights[k] for k in scores)
         return total, scores
 
     def extra_repr(self) -> str:

@@ -109,8 +109,8 @@ class TextEncoder(nn.Module):
 
     @staticmethod
     def _pooled(x: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
-        """Normalised EOT features: (n, L, E) -> (n, E)."""
-        return F.normalize(x[torch.arange(x.shape[0], device=x.device), eot], dim=-1)
+        """Normalised EOT features, float32: (n, L, E) -> (n, E)."""
+        return F.normalize(x[torch.arange(x.shape[0], device=x.device), eot].float(), dim=-1)
 
     def forward(self) -> TextFeatures:
         """Features of every class text (see TextFeatures)."""
@@ -119,7 +119,7 @@ class TextEncoder(nn.Module):
         if not self.use_words:
             return out
         if self.phrase_hidden is None:
-            out.words, out.word_mask = F.normalize(x, dim=-1), self.word_mask
+            out.words, out.word_mask = F.normalize(x.float(), dim=-1), self.word_mask
             return out
         phrases = self._pooled(self._rest(self.phrase_hidden, self.adapters), self.phrase_eot)  # (P, E)
         out.words = phrases[self.phrase_index.clamp_min(0)]  # (C, Pmax, E)

@@ -5,22 +5,24 @@
    distance is within the radius (in patches); otherwise with the background token [seed: "all
    pixels grouped into the matching pose tokens, body-joint tokens and one background token"].
 3. Grouped cross-attention: each joint token and the background token attend only to the visual
-   tokens of their group; an empty group gives a zero update (never NaN). The pose class token,
-   which belongs to no group, attends to every visual token (the frame's global context)
-   [inferred]. Residual, zero-initialised output.
+   tokens of their group; an empty group gives a zero update (never NaN). The pose class token
+   belongs to no group; what it attends to is `cls_keys` [inferred]: "all" (default) every visual
+   token (the frame's global context), "video_cls" only its counterpart, the frame's visual class
+   token, or "none" (no cross-attention update). Residual, zero-initialised output.
 4. A zero-initialised self-attention over the refined pose tokens (class, joints, background)
    lets the class token collect what the joints and the background gathered [inferred: the
-   paper's refined pose tokens feed the clip and frame pose features]. The background token is
-   then dropped: `J'_t (1+K, D)`.
-The visual tokens used are X before P2V-R, so both refinements run in parallel and each can be
-switched off alone [inferred].
+   paper's refined pose tokens feed the clip and frame pose features; `use_mix=False` removes it].
+   The background token is then dropped: `J'_t (1+K, D)`.
+Whether the visual tokens are X before or after P2V-R is UCMR's `order` (pevl/model/ucmr.py).
 """
+
+from typing import Literal
 
 import torch
 from torch import nn
 
 from pevl.model.attention import ResidualAttention
-from pevl.model.backbone import patch_centres
+from pevl.model.geometry import patch_centres
 from pevl.model.pose_encoder import PoseTokens
 
 
@@ -53,6 +55,29 @@ def group_patches(
     return torch.where(best <= radius, nearest, torch.full_like(nearest, k))
 
 
+def group_keys(
+    groups: torch.Tensor, num_joints: int, num_keys: int, cls_keys: Literal["all", "video_cls", "none"]
+) -> torch.Tensor:
+    """Which visual tokens each V2P query (pose class, K joints, background) may attend to.
+
+    Args:
+        groups: (n, N) patch groups from `group_patches` (K = background).
+        num_joints: K.
+        num_keys: 1 + N visual tokens (class token first).
+        cls_keys: keys of the pose class token (module doc).
+    Returns:
+        (n, K + 2, 1 + N) bool.
+    """
+    member = nn.functional.one_hot(groups, num_joints + 1).transpose(1, 2).bool()  # (n, K+1, N)
+    allowed = torch.zeros(groups.shape[0], num_joints + 2, num_keys, dtype=torch.bool, device=groups.device)
+    allowed[:, 1:, 1:] = member
+    if cls_keys == "all":
+        allowed[:, 0] = True
+    elif cls_keys == "video_cls":
+        allowed[:, 0, 0] = True
+    return allowed
+
+
 class V2PRefiner(nn.Module):
     """Visual-enriched pose refinement (module doc).
 
@@ -62,16 +87,28 @@ class V2PRefiner(nn.Module):
         grid: (gh, gw) patch grid of the video tokens.
         radius: grouping radius in patches.
         threshold: score threshold of a joint that groups patches.
+        cls_keys: what the pose class token attends to (module doc).
+        use_mix: the self-attention over the refined pose tokens (module doc, step 4).
     """
 
-    def __init__(self, width: int, heads: int, grid: tuple[int, int], radius: float, threshold: float):
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        grid: tuple[int, int],
+        radius: float,
+        threshold: float,
+        cls_keys: Literal["all", "video_cls", "none"] = "all",
+        use_mix: bool = True,
+    ):
         super().__init__()
         self.grid = tuple(grid)
         self.radius = radius
         self.threshold = threshold
+        self.cls_keys = cls_keys
         self.background = nn.Parameter(torch.randn(width) * 0.02)
         self.cross = ResidualAttention(width, heads)
-        self.mix = ResidualAttention(width, heads)
+        self.mix = ResidualAttention(width, heads) if use_mix else None
         self.register_buffer("centres", patch_centres(self.grid), persistent=False)
 
     def forward(self, pose: PoseTokens, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,10 +127,8 @@ class V2PRefiner(nn.Module):
         )  # (n, N)
         j = pose.tokens.flatten(0, 1)  # (n, 1+K, D)
         q = torch.cat([j, self.background.to(j.dtype).expand(j.shape[0], 1, d)], dim=1)  # (n, K+2, D)
-        member = nn.functional.one_hot(groups, k + 1).transpose(1, 2).bool()  # (n, K+1, N)
-        allowed = torch.zeros(q.shape[0], k + 2, video.shape[2], dtype=torch.bool, device=q.device)
-        allowed[:, 0] = True
-        allowed[:, 1:, 1:] = member
+        allowed = group_keys(groups, k, video.shape[2], self.cls_keys)  # (n, K+2, 1+N)
         x = self.cross(q, video.flatten(0, 1), allowed=allowed)
-        x = self.mix(x, x)
+        if self.mix is not None:
+            x = self.mix(x, x)
         return x[:, : k + 1].unflatten(0, (b, t)), groups.unflatten(0, (b, t))

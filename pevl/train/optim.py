@@ -1,10 +1,13 @@
-"""AdamW with parameter groups, cosine schedule with linear warm-up, and mixed precision."""
+"""AdamW with parameter groups, cosine schedule with linear warm-up, mixed precision, logit-scale cap."""
 
 import contextlib
+import logging
 import math
 from typing import Any
 
 from schemas import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 def param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
@@ -78,3 +81,40 @@ def autocast(device: Any, dtype: Any) -> Any:
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def clamp_logit_scale(model: Any) -> None:
+    """Cap a PeVL model's learnable log logit scale at log(100); call after each optimizer step.
+
+    open_clip's way: a clamp inside forward would pass no gradient at the cap, where OpenAI's
+    weights start, so the temperature could never learn. Models without one are left alone.
+    """
+    clamp = getattr(getattr(model, "module", model), "clamp_logit_scale", None)
+    if clamp is not None:
+        clamp()
+
+
+def cast_frozen_weights(model: Any, dtype: Any) -> int:
+    """Cast the frozen weights autocast would cast on every step (Linear, Conv, attention in/out
+    projections) to `dtype` once, in place; trainable parameters stay float32. Returns the count.
+
+    Only modules whose parameters are all frozen are touched, so a layer with a trainable part is
+    never half-cast; LayerNorms, embeddings and bare projection matrices keep their dtype (autocast
+    runs those in float32 or they are cheap).
+    """
+    from torch import nn
+
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.MultiheadAttention)
+    count = 0
+    for module in model.modules():
+        if not isinstance(module, kinds):
+            continue
+        params = list(module.parameters(recurse=False))
+        if not params or any(p.requires_grad for p in params):
+            continue
+        for p in params:
+            if p.is_floating_point() and p.dtype != dtype:
+                p.data = p.data.to(dtype)
+                count += 1
+    log.info("cast %d frozen weight tensors to %s once (autocast no longer casts them each step)", count, dtype)
+    return count
