@@ -10,6 +10,7 @@ made once under --cache and reused. Defaults: the tiny demo model on CPU.
 
     python -m benchmarks.bench_train [--device cpu] [--backbone pevl-tiny] [--image-size 64]
         [--frames 8] [--batch 8] [--steps 10] [--workers 1] [--threads 1] [--amp none]
+        [--temporal aim|st_adapter|none]
 """
 
 import argparse
@@ -38,8 +39,9 @@ def make_shards(cache: Path, short_side: int, clips_per_class: int, size: str):
 
 def configure(cfg, args):
     """The benchmark's model/train settings on top of the shard config."""
+    temporal = cfg.model.temporal.model_copy(update={"kind": args.temporal})
     return cfg.model_copy(update={
-        "model": cfg.model.model_copy(update={"backbone": args.backbone, "pretrained": None,
+        "model": cfg.model.model_copy(update={"backbone": args.backbone, "pretrained": None, "temporal": temporal,
                                               "image_size": args.image_size, "num_frames": args.frames}),
         "train": cfg.train.model_copy(update={"batch_size": args.batch, "num_workers": args.workers,
                                               "device": args.device, "amp": args.amp, "threads": args.threads}),
@@ -133,6 +135,8 @@ def add_args(ap: argparse.ArgumentParser, **defaults) -> None:
     ap.add_argument("--amp", default=d["amp"], choices=("auto", "bf16", "fp16", "none"))
     ap.add_argument("--workers", type=int, default=d["workers"], help="loader processes")
     ap.add_argument("--threads", type=int, default=d["threads"], help="torch threads (0 = default)")
+    ap.add_argument("--temporal", default="aim", choices=("aim", "st_adapter", "none"),
+                    help="model.temporal.kind (temporal adaptation of the video and pose towers)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--loader-batches", type=int, default=40)
     ap.add_argument("--short-side", type=int, default=d["short_side"], help="stored frame short side")
@@ -143,8 +147,9 @@ def add_args(ap: argparse.ArgumentParser, **defaults) -> None:
 
 def report(args, r: dict[str, float]) -> None:
     """Print the figures as a markdown table."""
-    say(f"train: {args.backbone} {args.frames}x{args.image_size} px, batch {args.batch}, {args.device}, "
-          f"amp {args.amp}, torch threads {args.threads or 'default'}, loader workers {args.workers}")
+    say(f"train: {args.backbone} {args.frames}x{args.image_size} px, temporal {args.temporal}, "
+        f"batch {args.batch}, {args.device}, "
+        f"amp {args.amp}, torch threads {args.threads or 'default'}, loader workers {args.workers}")
     say("| measure | value |")
     say("|---|---|")
     say(f"| train step, clips/s | {r['clips_per_s']:.1f} |")

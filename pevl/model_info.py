@@ -1,7 +1,10 @@
 """Parameter counts per submodule and GFLOPs per clip of a PeVL model (`pevl model-info`).
 
 FLOPs come from torch's FlopCounterMode on one clip (batch 1), without gradients: every matmul,
-convolution and attention op, counted as 2 FLOPs per multiply-add. Many papers (fvcore) quote
+convolution and attention op, counted as 2 FLOPs per multiply-add. torch's counter has no formula
+for the CPU kernel of `scaled_dot_product_attention` (it would count the attention of every block
+as 0); `SDPA_CPU` adds the standard one. The clip cost is also given at other clip lengths
+(`flop_frames`, default 8 and 16 frames), each from a model built for that many frames. Many papers (fvcore) quote
 multiply-adds as "FLOPs"; `gmacs` gives that figure. The class text features are cached at build
 time, so a clip's cost excludes the frozen text transformer (it runs once, not per clip); what
 remains of the text side (adapted blocks, projection) runs once per batch, not per clip. The
@@ -40,6 +43,7 @@ class ModelInfo:
     trainable: int = 0
     gflops: float | None = None
     flops_by_module: dict[str, float] = field(default_factory=dict)
+    gflops_by_frames: dict[int, float] = field(default_factory=dict)
 
     @property
     def gmacs(self) -> float | None:
@@ -77,6 +81,13 @@ def parameter_rows(model) -> list[ParamRow]:
     return rows
 
 
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of one SDPA call from its shapes (torch's formula for the GPU kernels)."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def clip_flops(model, cfg: ModelConfig) -> tuple[float, dict[str, float]]:
     """FLOPs of one clip's forward pass, total and per child module, in G."""
     import torch
@@ -87,7 +98,8 @@ def clip_flops(model, cfg: ModelConfig) -> tuple[float, dict[str, float]]:
     # train mode: in eval mode nn.MultiheadAttention takes a fused fast path that the counter
     # does not see (it would miss every attention op of the CLIP blocks); PeVL has no dropout
     model.train()
-    counter = FlopCounterMode(display=False, depth=2)
+    sdpa_cpu = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
+    counter = FlopCounterMode(display=False, depth=2, custom_mapping=sdpa_cpu)
     with torch.no_grad(), counter:
         model(video, pose)
     model.eval()
@@ -99,16 +111,26 @@ def clip_flops(model, cfg: ModelConfig) -> tuple[float, dict[str, float]]:
     return counter.get_total_flops() / 1e9, by_module
 
 
-def model_info(cfg: ModelConfig, num_classes: int = 48, flops: bool = True) -> ModelInfo:
-    """Build the model of `cfg` with placeholder classes and measure it."""
+def model_info(
+    cfg: ModelConfig, num_classes: int = 48, flops: bool = True, flop_frames: tuple[int, ...] = (8, 16),
+) -> ModelInfo:
+    """Build the model of `cfg` with placeholder classes and measure it (FLOPs also at `flop_frames`)."""
     from pevl.model import build_model
 
-    model = build_model(cfg, placeholder_classes(num_classes))
+    classes = placeholder_classes(num_classes)
+    model = build_model(cfg, classes)
     info = ModelInfo(cfg.backbone, cfg.num_frames, cfg.image_size, num_classes, parameter_rows(model))
     info.total = sum(p.numel() for p in model.parameters())
     info.trainable = sum(p.numel() for p in model.trainable_parameters())
-    if flops:
-        info.gflops, info.flops_by_module = clip_flops(model, cfg)
+    if not flops:
+        return info
+    info.gflops, info.flops_by_module = clip_flops(model, cfg)
+    info.gflops_by_frames[cfg.num_frames] = info.gflops
+    del model
+    for t in flop_frames:
+        if t not in info.gflops_by_frames:
+            other = cfg.model_copy(update={"num_frames": t})
+            info.gflops_by_frames[t] = clip_flops(build_model(other, classes), other)[0]
     return info
 
 
@@ -129,4 +151,7 @@ def format_info(info: ModelInfo) -> list[str]:
         summary += (f"; {info.gflops:.1f} GFLOPs per clip ({info.gmacs:.1f} GMACs, fvcore-style 'GFLOPs'; "
                     "the text part runs once per batch)")
     lines.append(summary)
+    if len(info.gflops_by_frames) > 1:
+        lines.append("GFLOPs per clip by frames: " + ", ".join(
+            f"{t} frames {g:.1f} ({g / 2:.1f} GMACs)" for t, g in sorted(info.gflops_by_frames.items())))
     return lines

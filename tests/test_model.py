@@ -22,7 +22,8 @@ def build(overrides: dict | None = None, classes: int = 4, seed: int = 0):
 
 def test_ablation_grids_cover_the_method_tables():
     names = {g.stem: [r.name for r in validate(GridSpec, read_yaml(g), str(g)).runs] for g in GRIDS}
-    assert set(names) == {"components", "ucmr", "sgmc", "inputs"}
+    assert set(names) == {"components", "ucmr", "sgmc", "inputs", "temporal"}
+    assert set(names["temporal"]) == {"none", "aim", "st_adapter"}
     assert names["components"][0] == "video_text_baseline" and names["components"][-1] == "plus_sgmc"
     assert {"no_ucmr", "no_p2v", "no_v2p", "no_refine_supervision"} <= set(names["ucmr"])
     assert {"v_l", "p_l", "v_p", "v_p_l", "pose_heatmap"} <= set(names["inputs"])

@@ -16,6 +16,9 @@ def add_parser(subparsers) -> None:
     add_config_args(p)
     p.add_argument("--classes", type=int, default=48, help="number of classes (default 48, Diving48)")
     p.add_argument("--no-flops", action="store_true", help="count parameters only")
+    p.add_argument("--flop-frames", type=int, nargs="*", default=[8, 16],
+                   help="also give the GFLOPs of a clip of these many frames (default 8 16; none: only "
+                        "model.num_frames)")
     p.set_defaults(func=run)
 
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from pevl.model_info import format_info, model_info
 
     cfg = load_from_args(args)
-    info = model_info(cfg.model, num_classes=args.classes, flops=not args.no_flops)
+    info = model_info(cfg.model, num_classes=args.classes, flops=not args.no_flops, flop_frames=tuple(args.flop_frames))
     for line in format_info(info):
         say(line)
     return 0

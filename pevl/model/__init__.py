@@ -5,9 +5,9 @@ Public API: `build_model(cfg, classes) -> PeVL`, `PeVL.forward(video, pose) -> P
 open_clip is imported only when a model is built.
 """
 
+from pevl.clip_norm import CLIP_MEAN, CLIP_STD
 from pevl.model.build import build_model
 from pevl.model.outputs import PeVLOutput
 from pevl.model.pevl import PeVL
-from pevl.model.pose_encoder import CLIP_MEAN, CLIP_STD
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "PeVL", "PeVLOutput", "build_model"]

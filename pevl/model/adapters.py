@@ -33,11 +33,48 @@ class Adapter(nn.Module):
         return x + self.up(self.act(self.down(x)))
 
 
+class Bottleneck(nn.Module):
+    """`up(act(down(x)))` without the skip, `up` zero-initialised: a branch that starts at zero.
+
+    The temporal adapters (AIM's T- and joint adapters) add this to a residual stream themselves.
+
+    Args:
+        width: feature width D.
+        bottleneck: hidden width.
+    """
+
+    def __init__(self, width: int, bottleneck: int):
+        super().__init__()
+        self.down = nn.Linear(width, bottleneck)
+        self.act = nn.GELU()
+        self.up = nn.Linear(bottleneck, width)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Branch output.
+
+        Args:
+            x: (..., D).
+        Returns:
+            (..., D), zero at initialisation.
+        """
+        return self.up(self.act(self.down(x)))
+
+
+def bottleneck_width(width: int, ratio: float) -> int:
+    """Hidden width of an adapter of bottleneck `ratio` on features of `width` (at least 1)."""
+    return max(1, round(width * ratio))
+
+
 class AdapterStack(nn.Module):
     """The adapters of one encoder: one after its output, or one after each of its last M blocks.
 
-    `placement="inside"` is an AIM-like variant (serial adapters inside the frozen transformer);
-    the paper's notes only say "an adapter follows each encoder", which is `"after"`.
+    `placement="inside"` is the earlier AIM-like variant (serial adapters inside the frozen
+    transformer); the paper's notes only say "an adapter follows each encoder", which is `"after"`.
+    The temporal towers (`temporal_aim.py`, `st_adapter.py`, `model.temporal.kind`) are the full
+    in-block adaptation of the image tower; they run beside this stack: its output adapter after
+    them, or with "inside" its serial adapters after their last M blocks.
 
     Args:
         width: encoder width D.

@@ -146,18 +146,24 @@ def embed_patches(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return visual.ln_pre(x)
 
 
-def encode_tokens(visual: nn.Module, x: torch.Tensor, adapters: AdapterStack | None) -> torch.Tensor:
+def encode_tokens(
+    visual: nn.Module, x: torch.Tensor, adapters: AdapterStack | None, temporal: nn.Module | None = None,
+) -> torch.Tensor:
     """Run token sequences through the frozen image transformer, ln_post and the adapters.
 
     ln_post is applied to every token (CLIP applies it to the class token; the patch tokens that
-    open_clip returns with `output_tokens` get it too).
+    open_clip returns with `output_tokens` get it too). With a temporal tower (`temporal_aim.py`,
+    `st_adapter.py`) the blocks run inside it, tokens interacting across the frames of each clip;
+    without one, every sequence runs on its own (order-blind).
 
     Args:
-        x: (n, L, D) embedded tokens, class token first.
+        x: (n, L, D) embedded tokens, class token first; with a temporal tower n = B*T, the frames
+            of a clip consecutive.
     Returns:
         (n, L, D).
     """
-    x = run_blocks(visual.transformer.resblocks, x, adapters)
+    blocks = visual.transformer.resblocks
+    x = run_blocks(blocks, x, adapters) if temporal is None else temporal(x, blocks, adapters)
     x = visual.ln_post(x)
     return adapters.after_output(x) if adapters is not None else x
 
@@ -171,16 +177,3 @@ def project(visual: nn.Module, x: torch.Tensor) -> torch.Tensor:
         (..., E).
     """
     return x @ visual.proj
-
-
-def patch_centres(grid: tuple[int, int]) -> torch.Tensor:
-    """Centres of the ViT patches in [0, 1] image coordinates, row-major like the token order.
-
-    Returns:
-        (N, 2) as (x, y).
-    """
-    gh, gw = grid
-    ys = (torch.arange(gh, dtype=torch.float32) + 0.5) / gh
-    xs = (torch.arange(gw, dtype=torch.float32) + 0.5) / gw
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx.flatten(), yy.flatten()], dim=-1)

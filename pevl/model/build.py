@@ -6,13 +6,15 @@ import logging
 import torch
 from torch import nn
 
-from pevl.model.adapters import AdapterStack
+from pevl.model.adapters import AdapterStack, bottleneck_width
 from pevl.model.backbone import check_supported, freeze, load_clip
 from pevl.model.p2v import P2VRefiner
 from pevl.model.pevl import PeVL
 from pevl.model.pose_encoder import CoordPoseEncoder, HeatmapPoseEncoder
 from pevl.model.readout import TokenReadout
 from pevl.model.sgmc import ScoreHead
+from pevl.model.st_adapter import STAdapterTower
+from pevl.model.temporal_aim import AIMTower
 from pevl.model.text_encoder import ClassEmbedding, TextEncoder
 from pevl.model.ucmr import UCMR
 from pevl.model.v2p import V2PRefiner
@@ -30,15 +32,36 @@ def _adapters(cfg: ModelConfig, use: bool, width: int, num_blocks: int) -> Adapt
     return AdapterStack(width, a.bottleneck, num_blocks, a.placement, a.inside_blocks)
 
 
+def _temporal(
+    cfg: ModelConfig, use: bool, visual: nn.Module, num_frames: int, ratio: float, grid: tuple[int, int],
+    kernel_s: int,
+) -> AIMTower | STAdapterTower | None:
+    """The temporal tower of one path through the frozen image blocks (None: kind none or adapters off)."""
+    t = cfg.temporal
+    if t.kind == "none" or not (cfg.use_adapters and use):
+        return None
+    width, depth = visual.transformer.width, len(visual.transformer.resblocks)
+    hidden = bottleneck_width(width, ratio)
+    if t.kind == "aim":
+        return AIMTower(width, hidden, depth, num_frames, t.joint_scale, t.use_checkpoint)
+    return STAdapterTower(width, hidden, depth, num_frames, grid, (t.kernel_t, kernel_s, kernel_s), t.use_checkpoint)
+
+
 def _pose_encoder(cfg: ModelConfig, visual: nn.Module) -> CoordPoseEncoder | HeatmapPoseEncoder:
     width = visual.transformer.width
     adapters = _adapters(cfg, cfg.adapter.use_pose, width, len(visual.transformer.resblocks))
+    encoded = cfg.num_frames * cfg.pose_frame_ratio if cfg.pose_align == "pool" else cfg.num_frames
+    use_temporal = cfg.adapter.use_pose and cfg.temporal.use_pose
     if cfg.pose_input == "heatmap":
-        return HeatmapPoseEncoder(cfg.num_frames, cfg.pose_align, cfg.heatmap_sigma, adapters)
+        temporal = _temporal(cfg, use_temporal, visual, encoded, cfg.temporal.pose_ratio, tuple(visual.grid_size),
+                             cfg.temporal.kernel_s)
+        return HeatmapPoseEncoder(cfg.num_frames, cfg.pose_align, cfg.heatmap_sigma, adapters, temporal)
+    # joints have no spatial layout: the ST-Adapter convolution mixes each joint only over time
+    temporal = _temporal(cfg, use_temporal, visual, encoded, cfg.temporal.pose_ratio, (cfg.num_joints, 1), 1)
     cls_init = visual.class_embedding + visual.positional_embedding[0]
     return CoordPoseEncoder(
         width, cfg.num_joints, cfg.num_frames, cfg.pose_frame_ratio, cfg.pose_align, cls_init, adapters,
-        cfg.pose_coords,
+        cfg.pose_coords, temporal,
     )
 
 
@@ -70,8 +93,10 @@ def _ucmr(cfg: ModelConfig, width: int, grid: tuple[int, int]) -> UCMR | None:
     if not (u.use_ucmr and cfg.use_video and cfg.use_pose and (u.use_p2v or u.use_v2p)):
         return None
     p2v = P2VRefiner(width, u.heads, grid, u.mask_sigma, u.mask_samples, u.mask_eps) if u.use_p2v else None
-    v2p = V2PRefiner(width, u.heads, grid, u.group_radius, u.score_threshold) if u.use_v2p else None
-    return UCMR(p2v, v2p)
+    v2p = None
+    if u.use_v2p:
+        v2p = V2PRefiner(width, u.heads, grid, u.group_radius, u.score_threshold, u.v2p_cls_keys, u.use_v2p_mix)
+    return UCMR(p2v, v2p, u.order)
 
 
 def _readouts(cfg: ModelConfig, visual: nn.Module) -> tuple[TokenReadout | None, TokenReadout | None]:
@@ -107,7 +132,9 @@ def build_model(cfg: ModelConfig, classes: list[ClassText]) -> PeVL:
     scores = active_scores(cfg)
     video = None
     if cfg.use_video:
-        video = VideoEncoder(_adapters(cfg, cfg.adapter.use_video, width, len(visual.transformer.resblocks)))
+        temporal = _temporal(cfg, cfg.adapter.use_video, visual, cfg.num_frames, cfg.temporal.ratio,
+                             tuple(visual.grid_size), cfg.temporal.kernel_s)
+        video = VideoEncoder(_adapters(cfg, cfg.adapter.use_video, width, len(visual.transformer.resblocks)), temporal)
     pose = _pose_encoder(cfg, visual) if cfg.use_pose else None
     if cfg.use_text:
         text = _text_encoder(cfg, clip, classes, use_words="fw" in scores)

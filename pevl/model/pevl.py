@@ -14,7 +14,7 @@ from pevl.model.text_encoder import ClassEmbedding, TextEncoder
 from pevl.model.ucmr import UCMR, Refined
 from pevl.model.video_encoder import VideoEncoder
 
-MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp of 1 / tau
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's cap of 1 / tau, applied after each optimizer step
 
 
 class PeVL(nn.Module):
@@ -32,7 +32,7 @@ class PeVL(nn.Module):
         text_encoder: class text features (or learned class embeddings without text).
         ucmr: P2V-R / V2P-R, or None.
         score_head: the enabled SGMC scores.
-        logit_scale: initial log(1 / tau), usually CLIP's.
+        logit_scale: initial log(1 / tau), usually CLIP's (capped at log(100)).
         video_readout, pose_readout: `TokenReadout`s replacing the class token (model.readout=tokens).
     """
 
@@ -55,7 +55,7 @@ class PeVL(nn.Module):
         self.text_encoder = text_encoder
         self.ucmr = ucmr
         self.score_head = score_head
-        self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
+        self.logit_scale = nn.Parameter(torch.tensor(min(float(logit_scale), MAX_LOGIT_SCALE)))
         self.video_readout = video_readout
         self.pose_readout = pose_readout
 
@@ -65,8 +65,9 @@ class PeVL(nn.Module):
         return tokens[:, :, 0] if readout is None else readout(tokens)
 
     def _features(self, cls: torch.Tensor) -> torch.Tensor:
-        """Project and normalise class tokens: (..., D) -> (..., E)."""
-        return F.normalize(project(self.visual, cls), dim=-1)
+        """Project and normalise class tokens in float32 (also under autocast): (..., D) -> (..., E)."""
+        with torch.autocast(cls.device.type, enabled=False):
+            return F.normalize(project(self.visual, cls.float()), dim=-1)
 
     def forward(self, video: torch.Tensor | None, pose: torch.Tensor | None) -> PeVLOutput:
         """Score a batch of clips against every class.
@@ -86,8 +87,9 @@ class PeVL(nn.Module):
             cls = self._readout(refined.pose.tokens, self.pose_readout)  # (B, T, D)
             p, f = self._features(cls.mean(1)), self._features(cls)
         text = self.text_encoder()
-        score, scores = self.score_head(v, p, f, text)
-        scale = self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
+        score, scores = self.score_head(v, p, f, text)  # float32
+        # no clamp here (its gradient is 0 at the cap): training clamps after each optimizer step
+        scale = self.logit_scale.float().exp()
         return PeVLOutput(
             logits=scale * score, score=score, scores=scores, logit_scale=scale,
             video=v, pose=p, pose_frames=f, refine_pairs=refined.pairs,
@@ -105,6 +107,11 @@ class PeVL(nn.Module):
             (B, C).
         """
         return self.forward(video, pose).logits
+
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        """Clamp the log logit scale to at most log(100) in place (open_clip's way, after each step)."""
+        self.logit_scale.clamp_(max=MAX_LOGIT_SCALE)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters training updates: adapters, new modules and the logit scale."""

@@ -14,9 +14,10 @@ Two inputs (the paper's input ablation):
   P2V-R and V2P-R work unchanged (each visual patch groups with its co-located heat patch).
 
 Frame alignment [seed: "downsample the pose tensor to match the video"]: the Tp = r*T pose
-frames come in T groups of r consecutive frames, group t belonging to video frame t. "pool"
-encodes all Tp frames and averages each group (positions weighted by score); "pick" encodes the
-first frame of each group only.
+frames come in T groups of r consecutive frames, group t belonging to video frame t, which shows
+the group's first frame. "pool" encodes all Tp frames and averages the tokens of each group, while
+the joint positions and scores UCMR places on frame t are those of the first frame (the one the
+video shows); "pick" encodes the first frame of each group only.
 """
 
 from dataclasses import dataclass
@@ -25,12 +26,11 @@ from typing import Literal
 import torch
 from torch import nn
 
+from pevl.clip_norm import CLIP_MEAN, CLIP_STD
 from pevl.model.adapters import AdapterStack
-from pevl.model.backbone import embed_patches, encode_tokens, patch_centres
+from pevl.model.backbone import embed_patches, encode_tokens
+from pevl.model.geometry import gaussian_profiles, patch_centres
 
-# CLIP normalisation of RGB images in [0, 1] (OpenAI's dataset statistics).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # COCO-17 joint -> heatmap channel: head (nose, eyes, ears), left side, right side.
 COCO_CHANNELS = (0, 0, 0, 0, 0, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2)
 
@@ -61,7 +61,11 @@ def split_frames(pose: torch.Tensor, num_frames: int) -> int:
 
 
 def pool_groups(tokens: torch.Tensor, xy: torch.Tensor, score: torch.Tensor, num_frames: int) -> PoseTokens:
-    """Average each group of r pose frames into one (positions weighted by score).
+    """Average the tokens of each group of r pose frames; keep the positions of its first frame.
+
+    Video frame t shows the first pose frame of group t (`pevl.data.transforms.aligned_indices`),
+    so the positions and scores UCMR uses to place joints on that frame are that pose frame's,
+    not the group's mean (a moving joint's mean sits where the frame does not show it).
 
     Args:
         tokens: (B, Tq, 1 + K, D); xy: (B, Tq, K, 2); score: (B, Tq, K), Tq = r * T.
@@ -70,12 +74,7 @@ def pool_groups(tokens: torch.Tensor, xy: torch.Tensor, score: torch.Tensor, num
     if r == 1:
         return PoseTokens(tokens, xy, score)
     tokens = tokens.unflatten(1, (num_frames, r)).mean(2)  # (B, T, 1+K, D)
-    xy = xy.unflatten(1, (num_frames, r))  # (B, T, r, K, 2)
-    score = score.unflatten(1, (num_frames, r))  # (B, T, r, K)
-    w = score.unsqueeze(-1)
-    total = w.sum(2)
-    xy = torch.where(total > 0, (xy * w).sum(2) / total.clamp_min(1e-6), xy.mean(2))
-    return PoseTokens(tokens, xy, score.mean(2))
+    return PoseTokens(tokens, xy[:, ::r], score[:, ::r])
 
 
 def person_coords(xy: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
@@ -122,6 +121,8 @@ class CoordPoseEncoder(nn.Module):
         cls_init: (D,) initial class token (CLIP's class embedding + its position).
         adapters: the pose adapters, or None.
         coords: "image" or "person" (module doc).
+        temporal: a temporal tower over the Tq encoded frames (each joint attends over its own
+            sequence, `temporal_aim.py` / `st_adapter.py`), or None (frames one by one).
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class CoordPoseEncoder(nn.Module):
         cls_init: torch.Tensor,
         adapters: AdapterStack | None,
         coords: Literal["image", "person"] = "image",
+        temporal: nn.Module | None = None,
     ):
         super().__init__()
         self.num_frames = num_frames
@@ -145,6 +147,7 @@ class CoordPoseEncoder(nn.Module):
         self.frame_embed = nn.Parameter(torch.randn(encoded, width) * 0.02)
         self.cls_token = nn.Parameter(cls_init.detach().clone())
         self.adapters = adapters
+        self.temporal = temporal
 
     def forward(self, pose: torch.Tensor, visual: nn.Module) -> PoseTokens:
         """Encode the pose of a clip.
@@ -166,7 +169,7 @@ class CoordPoseEncoder(nn.Module):
         x = x + self.joint_embed + self.frame_embed[:, None]
         cls = self.cls_token.to(x.dtype).expand(b, tq, 1, -1)
         x = torch.cat([cls, x], dim=2).flatten(0, 1)  # (B*Tq, 1+K, D)
-        x = encode_tokens(visual, visual.ln_pre(x), self.adapters).unflatten(0, (b, tq))
+        x = encode_tokens(visual, visual.ln_pre(x), self.adapters, self.temporal).unflatten(0, (b, tq))
         return pool_groups(x, p[..., :2], score, self.num_frames)
 
 
@@ -182,12 +185,8 @@ def render_heatmaps(pose: torch.Tensor, size: tuple[int, int], sigma: float) -> 
     Returns:
         (n, 3, H, W) in [0, 1].
     """
-    h, w = size
     k = pose.shape[1]
-    ys = (torch.arange(h, device=pose.device, dtype=pose.dtype) + 0.5) / h
-    xs = (torch.arange(w, device=pose.device, dtype=pose.dtype) + 0.5) / w
-    gy = torch.exp(-((ys - pose[..., 1:2]) ** 2) / (2 * sigma**2))  # (n, K, H)
-    gx = torch.exp(-((xs - pose[..., 0:1]) ** 2) / (2 * sigma**2))  # (n, K, W)
+    gy, gx = gaussian_profiles(pose[..., :2], size, sigma)  # (n, K, H), (n, K, W)
     channels = COCO_CHANNELS if k == len(COCO_CHANNELS) else tuple(i % 3 for i in range(k))
     onehot = torch.zeros(k, 3, device=pose.device, dtype=pose.dtype)
     onehot[torch.arange(k, device=pose.device), torch.tensor(channels, device=pose.device)] = 1.0
@@ -203,14 +202,19 @@ class HeatmapPoseEncoder(nn.Module):
         align: "pool" or "pick".
         sigma: heatmap Gaussian sigma, fraction of the image side.
         adapters: the pose adapters, or None.
+        temporal: a temporal tower over the Tq encoded frames (patch positions across frames), or None.
     """
 
-    def __init__(self, num_frames: int, align: Literal["pool", "pick"], sigma: float, adapters: AdapterStack | None):
+    def __init__(
+        self, num_frames: int, align: Literal["pool", "pick"], sigma: float, adapters: AdapterStack | None,
+        temporal: nn.Module | None = None,
+    ):
         super().__init__()
         self.num_frames = num_frames
         self.align = align
         self.sigma = sigma
         self.adapters = adapters
+        self.temporal = temporal
         self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(CLIP_STD).view(3, 1, 1), persistent=False)
 
@@ -226,7 +230,7 @@ class HeatmapPoseEncoder(nn.Module):
         gh, gw = visual.grid_size
         heat = render_heatmaps(p.flatten(0, 1).float(), tuple(visual.image_size), self.sigma)  # (n, 3, H, W)
         x = embed_patches(visual, ((heat - self.mean) / self.std).to(p.dtype))
-        x = encode_tokens(visual, x, self.adapters).unflatten(0, (b, tq))  # (B, Tq, 1+N, D)
+        x = encode_tokens(visual, x, self.adapters, self.temporal).unflatten(0, (b, tq))  # (B, Tq, 1+N, D)
         peak = heat.amax(1, keepdim=True)  # (n, 1, H, W)
         score = nn.functional.adaptive_max_pool2d(peak, (gh, gw)).flatten(1).unflatten(0, (b, tq))
         xy = patch_centres((gh, gw)).to(x.device, x.dtype).expand(b, tq, gh * gw, 2)

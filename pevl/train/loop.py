@@ -19,12 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from pevl.data.checked_tars import check_epoch
 from pevl.data.loader import make_eval_loader, make_train_loader, read_sizes, steps_per_epoch, to_model_inputs
 from pevl.eval.metrics import class_attributes, summary
 from pevl.progress import progress
 from pevl.train.checkpoint import load_checkpoint, load_model_state, model_state, rng_state, save_checkpoint, set_rng_state
 from pevl.train.distributed import DistState, all_reduce_mean, barrier, gather_objects, unused_parameters
-from pevl.train.optim import autocast, build_optimizer, build_scheduler, resolve_amp
+from pevl.train.optim import (
+    autocast, build_optimizer, build_scheduler, cast_frozen_weights, clamp_logit_scale, resolve_amp,
+)
 from pevl.tracking import Tracker
 from schemas import PipelineConfig
 
@@ -93,6 +96,7 @@ def train_step(
         scaler.update()
     else:
         optimizer.step()
+    clamp_logit_scale(model)
     lr = optimizer.param_groups[0]["lr"]
     scheduler.step()
     return {**sums, "lr": lr, "grad_norm": float(norm)}
@@ -186,6 +190,8 @@ def _setup(cfg: PipelineConfig, classes: list[dict], steps: int, state: DistStat
             log.info("DDP: %d trainable parameters feed no loss term (%s): find_unused_parameters on",
                      len(unused), ", ".join(unused[:4]) + (" ..." if len(unused) > 4 else ""))
         ddp = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=bool(unused))
+    if dtype is not None and state.device.type == "cuda":
+        cast_frozen_weights(model, dtype)  # after DDP's float32 dry batch; trainables stay float32
     return _Run(model, ddp, loss_fn, optimizer, scheduler, scaler, dtype, classes)
 
 
@@ -228,14 +234,14 @@ def _train_epoch(cfg: PipelineConfig, run: _Run, shards: Path, state: DistState,
     loader, steps = make_train_loader(cfg, shards, run.epoch, state.rank, state.world)
     batches = iter(itertools.islice(loader, steps))
     totals: dict[str, float] = {}
-    updates = 0
+    updates = taken = 0
     bar = progress(total=steps, desc=f"epoch {run.epoch + 1}/{t.epochs}", unit="batch", disable=not state.is_main,
                    leave=False)
     while micro := list(itertools.islice(batches, t.grad_accum)):
         out = train_step(run.ddp, run.loss_fn, micro, run.optimizer, run.scheduler, state.device,
                          run.dtype, t.grad_clip, run.scaler)
         run.step += 1
-        updates += 1
+        updates, taken = updates + 1, taken + len(micro)
         for k, v in out.items():
             totals[k] = totals.get(k, 0.0) + v
         if run.step % t.log_every == 0:
@@ -243,6 +249,7 @@ def _train_epoch(cfg: PipelineConfig, run: _Run, shards: Path, state: DistState,
         bar.update(len(micro))
         bar.set_postfix(loss=f"{out['total']:.3f}")
     bar.close()
+    check_epoch(taken, steps, shards)  # a shortfall means the shards hold less than sizes.json says
     means = all_reduce_mean({k: v / max(1, updates) for k, v in totals.items()}, state)
     return means
 
@@ -299,7 +306,6 @@ def fit(cfg: PipelineConfig, shards: Path, out_dir: Path, state: DistState, trac
         improved = "val/top1" in metrics and metrics["val/top1"] > run.best.get("val/top1", -1.0)
         if improved:
             run.best = dict(metrics)
-        tracker.log_metrics(metrics, run.step)
         log.info("epoch %d/%d: %s", run.epoch, cfg.train.epochs,
                  ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith(("val/top1", "train_epoch/total"))))
         if state.is_main:
@@ -307,6 +313,7 @@ def fit(cfg: PipelineConfig, shards: Path, out_dir: Path, state: DistState, trac
             if improved:
                 save_checkpoint(best_path, payload)
             save_checkpoint(last_path, payload)
+        tracker.log_metrics(metrics, run.step)  # after the checkpoint: a tracking stall never costs an epoch
         barrier(state)
     check_replicas_in_sync(run.model, state)
     return FitResult(last_path, best_path, run.best, run.history[-1] if run.history else {}, run.history,
