@@ -4,7 +4,8 @@ tqdm writes carriage returns, which a log file or the Prefect log stores as one 
 (100 kB for a training run). When stderr is not a terminal, `progress` returns a `LogProgress`
 with the part of tqdm's interface the project uses (iterate, `update`, `set_postfix`, `close`,
 context manager) that logs `desc: 40% (40/100 clip, 3.2 clip/s, eta 19 s)` through `logging`
-each time another `step` percent is done (or every `interval` seconds when the total is unknown).
+each time another `step` percent is done, at most one line per `min_interval` seconds (so a 2-second
+epoch logs only its final line), or every `interval` seconds when the total is unknown.
 """
 
 import logging
@@ -16,6 +17,7 @@ from typing import Any
 log = logging.getLogger("pevl.progress")
 
 STEP_PERCENT = 5.0
+MIN_INTERVAL_S = 5.0
 INTERVAL_S = 30.0
 
 
@@ -33,18 +35,20 @@ class LogProgress:
         desc: label at the start of each line.
         unit: unit name in the line.
         step: percent between two lines.
+        min_interval: at least this many seconds between two intermediate lines.
         interval: seconds between two lines when the total is unknown.
     """
 
     def __init__(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "",
-                 unit: str = "it", step: float = STEP_PERCENT, interval: float = INTERVAL_S):
+                 unit: str = "it", step: float = STEP_PERCENT, interval: float = INTERVAL_S,
+                 min_interval: float = MIN_INTERVAL_S):
         if total is None and iterable is not None:
             try:
                 total = len(iterable)  # type: ignore[arg-type]
             except TypeError:  # a generator, or a DataLoader over an iterable dataset
                 total = None
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
-        self.step, self.interval = step, interval
+        self.step, self.interval, self.min_interval = step, interval, min_interval
         self.n, self.postfix = 0, ""
         self.start = self.last_time = time.monotonic()
         self.last_mark = 0.0
@@ -72,7 +76,8 @@ class LogProgress:
         now = time.monotonic()
         if self.total:
             mark = 100.0 * self.n / self.total
-            if mark - self.last_mark >= self.step and self.n < self.total:
+            due = mark - self.last_mark >= self.step and now - self.last_time >= self.min_interval
+            if due and self.n < self.total:
                 self.last_mark = mark - mark % self.step
                 self._emit(now)
         elif now - self.last_time >= self.interval:
