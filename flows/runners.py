@@ -18,11 +18,13 @@ def local_concurrency(orch: OrchestrationConfig) -> int:
     return pool_size(orch)
 
 
-def build_task_runner(orch: OrchestrationConfig):
+def build_task_runner(orch: OrchestrationConfig, worker_resources: dict[str, float] | None = None):
     """A Prefect task runner: threads, processes, or Dask (LocalCluster on 127.0.0.1 or an address).
 
     The same flow code runs on a laptop pool or on a Dask cluster of GPU workers: only this
     section of the config changes (`task_runner: dask`, `dask_address: tcp://scheduler:8786`).
+    worker_resources: what each LocalCluster worker declares (e.g. {"GPU": 1}; a cluster at an
+    address declares its own with `dask worker --resources`).
     """
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
@@ -35,8 +37,7 @@ def build_task_runner(orch: OrchestrationConfig):
     if orch.dask_address:
         return DaskTaskRunner(address=orch.dask_address)
     # One single-threaded worker process per core: pose backends keep one estimator per process.
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": pool_size(orch), "threads_per_worker": 1, "processes": True,
-                        "host": "127.0.0.1", "dashboard_address": None},
-    )
+    cluster = {"n_workers": pool_size(orch), "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
+               "dashboard_address": None}
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs={**cluster, **({"resources": dict(worker_resources)} if worker_resources else {})})

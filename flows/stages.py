@@ -50,7 +50,7 @@ SPECS: dict[str, StageSpec] = {
     "shard": StageSpec(("pevl.stages.shard",), paths.shards_hash, paths.poses_dir),
     "train": StageSpec(("pevl.stages.train",), paths.train_hash, paths.shards_dir),
     "evaluate": StageSpec(("pevl.stages.train",), _eval_config, paths.train_dir),
-    "grid": StageSpec(("pevl.stages.grid",), _grid_config, paths.shards_dir),
+    "grid": StageSpec(("pevl.stages.grid", "flows.grid"), _grid_config, paths.shards_dir),
 }
 
 
@@ -134,10 +134,12 @@ def evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | No
 
 @_stage_task("grid", io_bound=False)
 def grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
-    """Base config + grid file -> parent/child MLflow runs and a comparison table (run_grid)."""
+    """Base config + grid file -> parent/child MLflow runs and a comparison table (run_grid), its
+    rows and data steps tasks of the subflow `grid-rows` (flows.grid)."""
+    from flows.grid import run_grid_dag
     from pevl.stages.grid import run_grid
 
-    return run_grid(cfg, force, tags)
+    return run_grid(cfg, force, tags, execute=run_grid_dag)
 
 
 TASKS = {"ingest": ingest, "decode": decode, "poses": poses, "shard": shard, "train": train,

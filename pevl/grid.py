@@ -1,22 +1,29 @@
 """Ablation grids: expand a GridSpec into child configs, and write the comparison table and chart.
 
 A grid file (configs/ablations/*.yaml, `schemas.GridSpec`) names rows of dotted overrides on
-one base config. Every row trains on the same shards with the same seed(s); the stage
-(`pevl.stages.grid.run_grid`) runs them under one MLflow parent run, and this module turns the
-results into `comparison.md`, `comparison.csv` and `comparison.png`.
+one base config. A row may change model and train fields (it trains on the base shards) or data
+fields (`decode.*`, `poses.*`, `shards.*`: it gets its own outputs from the first stage it changes
+on). The stage (`pevl.stages.grid.run_grid`) runs them under one MLflow parent run (how:
+`pevl.grid_schedule`), and this module turns the results into `comparison.md`, `comparison.csv`
+and `comparison.png`.
 """
 
 import csv
 import io
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas import GridSpec, PipelineConfig
+from pevl import paths
+from schemas import ConfigError, GridSpec, PipelineConfig
 from schemas.loading import apply_overrides, read_yaml, validate
 
 # Columns of the comparison table: (metric key of the evaluate stage, header).
 TABLE_METRICS = (("test/top1", "test top-1 %"), ("test/mean_class_acc", "mean class acc %"))
+# Fields a row may not change: one grid is one dataset in one work dir (the index is not hashed).
+FIXED_FIELDS = ("dataset", "work_dir", "grid", "orchestration")
+# The data stages whose output folder a row's own config may move, with the hash naming it.
+DATA_HASHES = (("decode", paths.decode_hash), ("poses", paths.poses_hash), ("shard", paths.shards_hash))
 
 
 @dataclass(frozen=True)
@@ -26,22 +33,30 @@ class GridChild:
     name: str
     seed: int
     cfg: PipelineConfig
+    data: tuple[str, ...] = ()  # data stages with outputs of its own (not the base config's)
 
 
 @dataclass
 class GridRow:
-    """Results of one grid row (over its seeds)."""
+    """Results of one grid row (over its seeds); `data` names its own data stages, `errors` its failed seeds."""
 
     name: str
     overrides: dict
     metrics: list[dict[str, float]]
     run_ids: list[str]
     seconds: float
+    data: tuple[str, ...] = ()
+    errors: list[str] = field(default_factory=list)
 
 
 def load_grid(path: str | Path) -> GridSpec:
     """Read and validate a grid file (errors name the file and field)."""
     return validate(GridSpec, read_yaml(path), str(path))
+
+
+def own_data(base: PipelineConfig, child: PipelineConfig) -> tuple[str, ...]:
+    """The data stages whose output folder differs between a child config and the base."""
+    return tuple(stage for stage, digest in DATA_HASHES if digest(child) != digest(base))
 
 
 def expand(cfg: PipelineConfig, spec: GridSpec) -> list[GridChild]:
@@ -50,10 +65,14 @@ def expand(cfg: PipelineConfig, spec: GridSpec) -> list[GridChild]:
     seeds = cfg.grid.seeds or [cfg.seed]
     children = []
     for row in spec.runs:
+        fixed = sorted(k for k in row.set if k.split(".")[0] in FIXED_FIELDS)
+        if fixed:
+            raise ConfigError(f"grid {spec.name!r} row {row.name!r}: {', '.join(fixed)}: a grid row may not change "
+                              f"{', '.join(FIXED_FIELDS)} (one grid runs on one dataset in one work dir)")
         for seed in seeds:
             data = apply_overrides(base, {**row.set, "seed": seed})
             child = validate(PipelineConfig, data, f"grid {spec.name!r} row {row.name!r}")
-            children.append(GridChild(row.name, seed, child))
+            children.append(GridChild(row.name, seed, child, own_data(cfg, child)))
     return children
 
 
@@ -70,19 +89,25 @@ def _fmt(values: list[float]) -> str:
 def comparison_markdown(title: str, rows: list[GridRow]) -> str:
     """A markdown table: one line per row, test top-1 and mean class accuracy (mean ± sd over seeds)."""
     seeds = max((len(r.metrics) for r in rows), default=0)
-    head = ["config", *[h for _, h in TABLE_METRICS], "Δ top-1 vs previous", "seeds", "minutes"]
+    head = ["config", *[h for _, h in TABLE_METRICS], "Δ top-1 vs previous", "seeds", "minutes", "data"]
     lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     prev = None
     for r in rows:
         top1 = [m.get("test/top1", float("nan")) for m in r.metrics]
         mean = statistics.fmean(top1) if top1 else float("nan")
-        delta = "" if prev is None else f"{100 * (mean - prev):+.1f}"
-        prev = mean
-        cells = [r.name, *[_fmt([m[k] for m in r.metrics if k in m]) for k, _ in TABLE_METRICS],
-                 delta, str(len(r.metrics)), f"{r.seconds / 60:.1f}"]
+        delta = "" if prev is None or not top1 else f"{100 * (mean - prev):+.1f}"
+        prev = mean if top1 else prev
+        seeds_cell = str(len(r.metrics)) + (f" ({len(r.errors)} failed)" if r.errors else "")
+        data = "own " + ", ".join(r.data) if r.data else "base"
+        cells = [r.name, *[_fmt([m[k] for m in r.metrics if k in m]) if r.metrics or not r.errors else "failed"
+                           for k, _ in TABLE_METRICS], delta, seeds_cell, f"{r.seconds / 60:.1f}", data]
         lines.append("| " + " | ".join(cells) + " |")
     if seeds > 1:
         lines += ["", f"mean ± standard deviation over {seeds} seeds"]
+    if any(r.data for r in rows):
+        lines += ["", "data: base = the base config's shards; own = this row's own outputs of those stages"]
+    failures = [f"- {r.name} failed: {e}" for r in rows for e in r.errors]
+    lines += ["", *failures] if failures else []
     return "\n".join(lines) + "\n"
 
 

@@ -87,6 +87,9 @@ class GridConfig(Strict):
 
     file: str = "configs/ablations/components.yaml"
     seeds: list[int] = Field([], description="run every grid row once per seed; empty: the config's seed")
+    parallel: int = Field(1, ge=1, description="grid rows (x seeds) running at once on the task runner; 1 = in series")
+    row_resources: dict[str, float] = Field(
+        {}, description="Dask worker resources one row takes (e.g. {GPU: 1}, as `dask worker --resources GPU=1` declares)")
 
 
 class OrchestrationConfig(Strict):

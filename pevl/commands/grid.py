@@ -17,6 +17,8 @@ def add_parser(subparsers) -> None:
     add_config_args(p)
     p.add_argument("--grid", default=None, help="grid file (default: grid.file of the config)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="run every row once per seed")
+    p.add_argument("--parallel", type=int, default=None, metavar="N",
+                   help="rows running at once (default grid.parallel); threads or processes by orchestration.task_runner")
     p.add_argument("--force", action="store_true", help="retrain every row even if done")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run using the same work dir (default 0: refuse, exit 2)")
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the grid stage (the table is printed by the stage)."""
     from pevl import paths
     from pevl.lock import work_dir_lock
-    from pevl.stages.grid import run_grid
+    from pevl.stages.grid import GridRowsFailed, run_grid
     from pevl.stages.outputs import StageError
 
     cfg = load_from_args(args)
@@ -35,9 +37,14 @@ def run(args: argparse.Namespace) -> int:
         cfg.grid.file = args.grid
     if args.seeds:
         cfg.grid.seeds = args.seeds
+    if args.parallel:
+        cfg.grid.parallel = max(1, args.parallel)
     try:
         with work_dir_lock(paths.work_dir(cfg), args.wait):
             result = run_grid(cfg, args.force)
+    except GridRowsFailed as e:  # the table is printed; the other rows finished
+        log.error("%s", e)
+        return 1
     except StageError as e:  # the tracking server is down, or another run holds the work dir: exit 2
         log.error("%s", e)
         return 2

@@ -1,5 +1,10 @@
-"""Stage grid: one MLflow parent run, a child run per grid row (and seed), a comparison table."""
+"""Stage grid: one MLflow parent run, a child run per grid row (and seed), a comparison table.
 
+Which rows exist: `pevl.grid`; how they run (data steps, row jobs, local pool): `pevl.grid_schedule`;
+as a Prefect DAG: flows/grid.py.
+"""
+
+import json
 import logging
 import re
 import time
@@ -7,11 +12,13 @@ from pathlib import Path
 
 from pevl import paths
 from pevl.console import say
-from pevl.grid import GridRow, expand, load_grid, write_comparison
-from pevl.stages.outputs import prepare
-from pevl.stages.train import cached_result, checked_tracking, complete, run_evaluate, run_train
-from pevl.tracking import Tracker, start_run
-from schemas import PipelineConfig, StageResult
+from pevl.grid import GridChild, GridRow, expand, load_grid, write_comparison
+from pevl.grid_schedule import GridContext, GridExecutor, GridPlan, RowResult, plan_grid, run_local
+from pevl.lock import lease, work_dir_lock
+from pevl.stages.outputs import StageError, prepare, write_atomic
+from pevl.stages.train import cached_result, checked_tracking, complete
+from pevl.tracking import start_run
+from schemas import GridSpec, PipelineConfig, StageResult
 
 log = logging.getLogger("pevl.stages.grid")
 
@@ -21,29 +28,59 @@ def _metric_name(row: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", row.replace("+", "plus_")).strip("_") or "row"
 
 
-def _child(cfg: PipelineConfig, name: str, parent: Tracker, spec_name: str, force: bool,
-           tags: dict[str, str] | None) -> tuple[dict[str, float], str]:
-    """Train + evaluate one grid child under the parent run; returns its metrics and run id."""
-    ablation = f"{spec_name}/{name}"
-    trained = run_train(cfg, force, parent_run_id=parent.run_id, ablation=ablation, tags=tags)
-    tested = run_evaluate(cfg, force, tags)
-    metrics = {**trained.metrics, **tested.metrics}
-    run_id = trained.info.get("mlflow_run_id", "")
-    if trained.skipped and parent.active:
-        # reused training: record a child run under this parent that points at the original
-        child = start_run(cfg, ablation, ablation, parent.run_id, {**(tags or {}), "reused_run_id": run_id})
-        child.log_metrics(metrics)
-        child.end()
-        run_id = child.run_id or run_id
-    return metrics, run_id
+class GridRowsFailed(StageError):
+    """Some rows of a grid failed (the others finished; the table names each failure)."""
 
 
-def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
-    """Run every row of `cfg.grid.file` on cfg's shards and seed(s); table + chart on the parent run.
+def _rows(spec: GridSpec, children: list[GridChild], results: list[RowResult]) -> list[GridRow]:
+    """Row results gathered per grid row (in grid order), with their data stages and failures."""
+    rows: dict[str, GridRow] = {}
+    for child, res in zip(children, results):
+        overrides = next(r.set for r in spec.runs if r.name == child.name)
+        row = rows.setdefault(child.name, GridRow(child.name, overrides, [], [], 0.0, child.data))
+        row.seconds += res.seconds
+        if res.status == "failed":
+            row.errors.append(f"seed {res.seed}: {res.error}")
+        else:
+            row.metrics.append(res.metrics)
+            row.run_ids.append(res.run_id)
+    return list(rows.values())
 
-    info: mlflow_run_id (the parent), table (comparison.md path); metrics: <row>/test_top1 and
-    <row>/test_mean_class_acc (means over seeds).
+
+def _record(plan: GridPlan, steps: dict[str, str], results: list[RowResult]) -> list[dict]:
+    """rows.json: per row x seed its status, run id, error and the outcome of each data stage it read."""
+    return [{"name": r.name, "seed": r.seed, "status": r.status, "mlflow_run_id": r.run_id, "error": r.error,
+             "seconds": round(r.seconds, 2), "where": r.where, "span": list(r.span), "metrics": r.metrics,
+             "own_data": list(j.data),
+             "data": {s.stage: steps.get(s.folder, "not run") for s in plan.steps if s.folder in j.needs}}
+            for j, r in zip(plan.jobs, results)]
+
+
+def _summary(rows: list[GridRow]) -> dict[str, float]:
+    """<row>/top1 and <row>/mean_class_acc: means over the row's finished seeds."""
+    summary = {}
+    for r in rows:
+        for key in ("test/top1", "test/mean_class_acc"):
+            values = [m[key] for m in r.metrics if key in m]
+            if values:
+                summary[f"{_metric_name(r.name)}/{key.split('/')[1]}"] = sum(values) / len(values)
+    return summary
+
+
+def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None,
+             execute: GridExecutor | None = None) -> StageResult:
+    """Run every row of `cfg.grid.file` (x seeds); table + chart on the parent run.
+
+    Rows run through `execute` (default `run_local`: grid.parallel at a time; the Prefect flow
+    passes its DAG). A failed row is reported in the table and raises GridRowsFailed once the
+    others finished; a rerun reuses every finished row. info: mlflow_run_id (the parent), table,
+    chart; metrics: <row>/top1 and <row>/mean_class_acc (means over seeds).
     """
+    with work_dir_lock(paths.work_dir(cfg)):  # re-entrant: the CLI or the flow usually holds it already
+        return _run_grid(cfg, force, tags or {}, execute or run_local)
+
+
+def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: GridExecutor) -> StageResult:
     started = time.perf_counter()
     spec = load_grid(cfg.grid.file)
     folder = paths.grid_dir(cfg, spec.model_dump(mode="json"))
@@ -53,37 +90,34 @@ def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | No
         say((folder / "comparison.md").read_text())
         return cached
     cfg = checked_tracking(cfg)  # fail fast (or go untracked) before the first row
+    children = expand(cfg, spec)
+    plan = plan_grid(children)
     prepare(folder, True, {})
-    parent = start_run(cfg, f"grid:{spec.name}", spec.name, None, {**(tags or {}), "grid": spec.name, "stage": "grid"})
+    parent = start_run(cfg, f"grid:{spec.name}", spec.name, None, {**tags, "grid": spec.name, "stage": "grid"})
     parent.log_artifact(Path(cfg.grid.file), "grid")
-    rows: dict[str, GridRow] = {}
+    ctx = GridContext(spec.name, parent.run_id, str(paths.work_dir(cfg)), lease(paths.work_dir(cfg)), force, tags)
+    log.info("grid %s: %d rows x seeds, %d data steps, %d at a time", spec.name, len(plan.jobs), len(plan.steps),
+             cfg.grid.parallel)
     try:
-        for child in expand(cfg, spec):
-            t0 = time.perf_counter()
-            row = rows.setdefault(child.name, GridRow(child.name, next(r.set for r in spec.runs if r.name == child.name),
-                                                      [], [], 0.0))
-            metrics, run_id = _child(child.cfg, child.name, parent, spec.name, force, tags)
-            row.metrics.append(metrics)
-            row.run_ids.append(run_id)
-            row.seconds += time.perf_counter() - t0
-            log.info("grid %s: %s (seed %d) test top-1 %.4f", spec.name, child.name, child.seed,
-                     metrics.get("test/top1", float("nan")))
+        steps, results = execute(plan, ctx, cfg)
     except BaseException:
         parent.end("FAILED")
         raise
-    title = f"{spec.name}: {cfg.name} on {cfg.dataset.name}"
-    files = write_comparison(title, list(rows.values()), folder)
-    for path in files.values():
+    rows = _rows(spec, children, results)
+    write_atomic(folder / "rows.json", json.dumps(_record(plan, steps, results), indent=1))
+    files = write_comparison(f"{spec.name}: {cfg.name} on {cfg.dataset.name}", rows, folder)
+    for path in [*files.values(), folder / "rows.json"]:
         parent.log_artifact(path)
-    summary = {}
-    for r in rows.values():
-        for key in ("test/top1", "test/mean_class_acc"):
-            values = [m[key] for m in r.metrics if key in m]
-            if values:
-                summary[f"{_metric_name(r.name)}/{key.split('/')[1]}"] = sum(values) / len(values)
+    summary = _summary(rows)
     parent.log_metrics(summary)
-    parent.end()
     say(files["markdown"].read_text())
+    failed = [f"{r.name} ({e})" for r in rows for e in r.errors]
+    if failed:
+        parent.end("FAILED")
+        raise GridRowsFailed(f"grid {spec.name}: {len(failed)} of {len(results)} runs failed: {'; '.join(failed)} "
+                             f"(the others finished; table {files['markdown']}; rerun to retry the failed ones)")
+    parent.end()
     info = {"mlflow_run_id": parent.run_id or "", "table": str(files["markdown"]), "chart": str(files["chart"])}
-    counts = {"rows": len(rows), "runs": sum(len(r.metrics) for r in rows.values())}
+    counts = {"rows": len(rows), "runs": len(results), "data_steps": len(plan.steps),
+              "reused_runs": sum(r.status == "reused" for r in results)}
     return complete("grid", folder, cfg, config_hash, {}, summary, info, counts, started)
