@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 RTMLIB := rtmlib==0.0.16
 
-.PHONY: install install-dev demo test down clean bench
+.PHONY: install install-dev test-deps demo test down clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,21 @@ install-dev: $(DEV_STAMP)
 demo: $(STAMP)
 	$(BIN)/pevl demo configs/demo.yaml
 
-test: $(DEV_STAMP)
+# System programs the tests run for real, from Debian's packages where missing (root or sudo;
+# nothing to do when present): PostgreSQL's server programs (initdb, pg_ctl) for
+# tests/test_work_pool.py, iproute2 (`ip netns`) for test_dask_cluster.py and test_train_two_nodes.py.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TEST_PACKAGES := $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+                   || echo postgresql) $(shell command -v ip >/dev/null || echo iproute2)
+test-deps:
+	@[ -z "$(strip $(TEST_PACKAGES))" ] || { \
+	  command -v apt-get >/dev/null || { echo "install $(TEST_PACKAGES) to run the tests"; exit 1; }; \
+	  echo "installing $(TEST_PACKAGES) (apt-get) for the tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -qq $(TEST_PACKAGES) >/dev/null 2>&1 \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; }; }
+
+test: $(DEV_STAMP) test-deps
 	$(BIN)/python -m pytest
 
 BENCHES := synth decode poses shard_loader shard_memory train

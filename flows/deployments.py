@@ -1,19 +1,21 @@
-"""Deployments of flow `pevl`, served by one long-running process (`pevl serve`).
+"""Deployments of flow `pevl`: served by one long-running process (`pevl serve`), or registered
+for a work pool (`pevl deploy --pool NAME`) whose worker (`prefect worker start --pool NAME`)
+starts each flow run as a process, a Kubernetes job, a container, as the pool's type says.
 
 - `pevl/full-pipeline`: every stage; default parameters = the given config (the demo config).
 - `pevl/ablation-grid`: the grid stage only, on the shards the config's data stages made.
 
 Their runs carry the tag `pevl-served`: flows/crash_detection.py marks them CRASHED when their
-process dies (no heartbeat for 90 s).
+process dies (no heartbeat for 90 s); pool deployments set the heartbeat in their job's env.
 
-Both use a module-path entrypoint (`flows.pipeline:pevl_flow`), so runs do not depend on where
-the checkout lies. Relative paths in the config are made absolute against the serving process's
-working directory, so a run's outputs land where `pevl run` would put them.
+Both use a module-path entrypoint (`flows.pipeline.pevl_flow`), so runs do not depend on where
+the checkout lies. Relative paths in the config are made absolute against the working directory of
+`pevl serve` / `pevl deploy`, so a run's outputs land where `pevl run` would put them.
 """
 
 from pathlib import Path
 
-from flows.crash_detection import SERVED_TAG
+from flows.crash_detection import HEARTBEAT_S, SERVED_TAG
 from flows.pipeline import DEMO_CONFIG, pevl_flow
 from flows.stages import STAGES
 from schemas import PipelineConfig, load_config
@@ -61,3 +63,22 @@ def serve_deployments(config_path: str | Path | None = None, overrides: list[str
     from prefect import serve
 
     serve(*build_deployments(config_path, overrides), limit=limit, print_starting_message=True)
+
+
+def pool_job_env() -> dict[str, str]:
+    """Env of every flow run a worker starts: the heartbeat crash detection watches, the stages' loggers."""
+    return {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
+            "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction"}
+
+
+def deploy_to_pool(pool: str, config_path: str | Path | None = None, overrides: list[str] | None = None,
+                   image: str | None = None, base: Path | None = None) -> list[str]:
+    """Register both deployments for the work pool `pool` (which must exist); returns their ids.
+
+    image: the container image of a docker / kubernetes pool's jobs (None for a process pool).
+    """
+    ids = []
+    for deployment in build_deployments(config_path, overrides, base):
+        deployment.job_variables = {"env": pool_job_env()}
+        ids.append(str(deployment.apply(work_pool_name=pool, image=image)))
+    return ids

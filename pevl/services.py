@@ -4,7 +4,9 @@ Each service is a child process started in its own session (so stopping it stops
 process group), with a pid record and a log under the project state dir:
 `<state>/run/<name>.json` (pid, start time, port, url, command) and `<state>/logs/<name>.log`.
 Prefect keeps its SQLite database in `<state>/prefect` (PREFECT_HOME); MLflow keeps
-`<state>/mlflow/mlflow.db` and its artifacts in `<state>/mlflow/artifacts`. Starting a service
+`<state>/mlflow/mlflow.db` and its artifacts in `<state>/mlflow/artifacts`; either database can be
+PostgreSQL instead (pevl.databases: the URL goes in the server's environment, a redacted copy in
+its pid record). Starting a service
 that is already up and healthy does nothing and says so. The Prefect server starts with CSRF
 protection on, CORS limited to its own UI and, beyond loopback, an auth string (pevl.security).
 """
@@ -23,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pevl import security
+import psutil
+
+from pevl import databases, security
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class Service:
     url: str = ""  # base URL users open (UI), empty for the serving process
     health_url: str = ""  # GET must answer 200; empty = alive is enough
     cwd: str | None = None
+    database: str = ""  # redacted database URL, for the pid record and messages
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Running:
     log: str
     command: list[str]
     auth: bool = False  # the server requires the auth string in <state>/prefect-auth
+    database: str = ""  # the server's database, password redacted ("" = SQLite in the state dir)
 
 
 def resolve_state_dir(state: str | Path | None = None) -> Path:
@@ -92,30 +98,37 @@ def client_host(host: str) -> str:
 
 
 def prefect_service(state: Path, port: int = PREFECT_PORT, ui: bool = True, host: str = HOST,
-                    auth: str | None = None) -> Service:
-    """A Prefect server on host:port (SQLite under <state>/prefect), CSRF on, CORS to its own UI, auth if given."""
+                    auth: str | None = None, db: str | None = None) -> Service:
+    """A Prefect server on host:port (SQLite under <state>/prefect, or PostgreSQL db), CSRF on,
+    CORS to its own UI, auth if given."""
     command = [console_script("prefect"), "server", "start", "--host", host, "--port", str(port)]
     if not ui:
         command.append("--no-ui")
     env = {**QUIET_ENV, "PREFECT_HOME": str(state / "prefect"), "PREFECT_UI_ENABLED": str(ui).lower(),
            **security.prefect_server_env(host, port, auth)}
+    if db:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = databases.prefect_url(db)
     base = f"http://{client_host(host)}:{port}"
-    return Service("prefect", command, env, port, base, f"{base}/api/health")
+    return Service("prefect", command, env, port, base, f"{base}/api/health",
+                   database=databases.redact(databases.prefect_url(db)) if db else "")
 
 
-def mlflow_service(state: Path, port: int = MLFLOW_PORT, host: str = HOST) -> Service:
-    """An MLflow server on host:port: SQLite backend, local artifacts, one worker, its Host check kept."""
+def mlflow_service(state: Path, port: int = MLFLOW_PORT, host: str = HOST, db: str | None = None) -> Service:
+    """An MLflow server on host:port: SQLite (or PostgreSQL db) backend, local artifacts, one worker,
+    its Host check kept."""
     root = state / "mlflow"
-    command = [
-        console_script("mlflow"), "server", "--host", host, "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-    ]
+    command = [console_script("mlflow"), "server", "--host", host, "--port", str(port), "--workers", "1"]
+    env = {**QUIET_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if db:  # in the environment (mlflow reads it there), so the password stays off `ps` and the record
+        env["MLFLOW_BACKEND_STORE_URI"] = databases.mlflow_url(db)
+    else:
+        command += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(root / "artifacts")]
     if not security.is_loopback(host):  # MLflow's default allows loopback names only
         command += ["--allowed-hosts", ",".join(security.mlflow_allowed_hosts(host, port))]
-    env = {**QUIET_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     url = mlflow_url(port, client_host(host))
-    return Service("mlflow", command, env, port, url, f"{url}/health")
+    return Service("mlflow", command, env, port, url, f"{url}/health",
+                   database=databases.redact(databases.mlflow_url(db)) if db else "")
 
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
@@ -180,8 +193,6 @@ def read_record(state: Path, name: str) -> Running | None:
 
 def is_alive(rec: Running) -> bool:
     """True when the recorded process still runs (same pid and start time, not a zombie)."""
-    import psutil
-
     try:
         proc = psutil.Process(rec.pid)
         return abs(proc.create_time() - rec.create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
@@ -201,8 +212,6 @@ def running(state: Path, name: str) -> Running | None:
 
 
 def _spawn(service: Service, state: Path) -> tuple[subprocess.Popen, Running]:
-    import psutil
-
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{service.name}.log"
@@ -213,7 +222,7 @@ def _spawn(service: Service, state: Path) -> tuple[subprocess.Popen, Running]:
                                 start_new_session=True)
     rec = Running(service.name, proc.pid, psutil.Process(proc.pid).create_time(), service.port,
                   service.url, service.health_url, str(log_path), service.command,
-                  "PREFECT_SERVER_API_AUTH_STRING" in service.env)
+                  "PREFECT_SERVER_API_AUTH_STRING" in service.env, service.database)
     path = _record_path(state, service.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(rec), indent=1))
@@ -289,22 +298,55 @@ def start(service: Service, state: Path, timeout: float = 120.0,
 
 
 def stop(state: Path, name: str, timeout: float = 30.0) -> bool:
-    """Stop a started service (SIGTERM to its process group, SIGKILL after timeout). True if it ran."""
+    """Stop a started service (SIGTERM to its process group, SIGKILL after timeout). True if it ran.
+
+    Returns once the service and every process it had started are gone (a child that moved to its
+    own session, e.g. a worker's flow run, is killed after the timeout if still running).
+    """
     rec = running(state, name)
     if rec is None:
         _record_path(state, name).unlink(missing_ok=True)
         return False
+    procs = _tree(rec.pid)
     _signal_group(rec.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and is_alive(rec):
-        time.sleep(0.2)
-    if is_alive(rec):
+    if not _wait_gone(rec, procs, timeout):
         log.warning("%s did not stop after SIGTERM in %.0f s; sending SIGKILL", name, timeout)
         _signal_group(rec.pid, signal.SIGKILL)
-        time.sleep(0.5)
+        for proc in procs:
+            try:
+                proc.kill()  # psutil checks the pid still names the same process
+            except psutil.Error:
+                pass
+        _wait_gone(rec, procs, 10.0)
     _reap(rec.pid)
     _record_path(state, name).unlink(missing_ok=True)
     return True
+
+
+def _tree(pid: int) -> list:
+    """The process pid and all its descendants (psutil.Process), [] when it is gone."""
+    try:
+        leader = psutil.Process(pid)
+        return [leader, *leader.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _wait_gone(rec: Running, procs: list, timeout: float) -> bool:
+    """Wait until the service and procs have all exited (zombies count as exited); True if they did."""
+    deadline = time.monotonic() + timeout
+    while is_alive(rec) or any(_runs(p) for p in procs):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _runs(proc) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -327,20 +369,22 @@ def _reap(pid: int) -> None:
 
 def up(state: Path, prefect_port: int = PREFECT_PORT, mlflow_port: int = MLFLOW_PORT,
        ui: bool = True, timeout: float = 120.0, host: str = HOST,
-       auth: bool = False) -> dict[str, tuple[Running, bool]]:
+       auth: bool = False, prefect_db: str | None = None,
+       mlflow_db: str | None = None) -> dict[str, tuple[Running, bool]]:
     """Start the Prefect and MLflow servers side by side (idempotent); {name: (record, started_now)}.
 
     Beyond loopback (or with auth=True) Prefect requires the auth string in <state>/prefect-auth.
+    prefect_db / mlflow_db: PostgreSQL URLs (pevl.databases) instead of SQLite in the state dir.
     """
     state.mkdir(parents=True, exist_ok=True)
     secret = security.ensure_auth_string(state) if auth or not security.is_loopback(host) else None
-    return start_all([prefect_service(state, prefect_port, ui, host, secret),
-                      mlflow_service(state, mlflow_port, host)], state, timeout)
+    return start_all([prefect_service(state, prefect_port, ui, host, secret, prefect_db),
+                      mlflow_service(state, mlflow_port, host, mlflow_db)], state, timeout)
 
 
-SERVICE_NAMES = ("serve", "prefect", "mlflow")  # stop order: clients before servers
+SERVICE_NAMES = ("serve", "worker", "prefect", "mlflow")  # stop order: clients before servers
 
 
 def down(state: Path) -> list[str]:
-    """Stop the serving process and both servers; returns the names that were running."""
+    """Stop the serving process, the work-pool worker and both servers; returns the names that were running."""
     return [name for name in SERVICE_NAMES if stop(state, name)]

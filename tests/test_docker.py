@@ -53,12 +53,34 @@ def test_stack_has_every_service():
     assert with_defaults(prefect_env["PREFECT_API_DATABASE_CONNECTION_URL"]).startswith(
         "postgresql+asyncpg://prefect:<PEVL_DB_PASSWORD>@prefect-db:5432/")
     mlflow_cmd = " ".join(services["mlflow"]["command"])
-    assert "--backend-store-uri=postgresql://" in mlflow_cmd and "@mlflow-db:5432/" in mlflow_cmd
+    assert with_defaults(services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"]).startswith(
+        "postgresql+psycopg2://mlflow:<PEVL_DB_PASSWORD>@mlflow-db:5432/")
+    assert "--backend-store-uri" not in mlflow_cmd  # the password stays off the command line
     assert "--artifacts-destination=s3://" in mlflow_cmd and "--workers=1" in mlflow_cmd
     assert services["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
-    assert services["worker"]["command"][:2] == ["pevl", "serve"]
+    assert services["worker"]["command"] == ["pevl", "worker", "--pool", "pevl-process"]
+    deploy = services["deploy"]["command"][-1]
+    assert "prefect work-pool create --type process pevl-process" in deploy
+    assert "pevl deploy configs/demo.yaml --pool pevl-process" in deploy
+    assert services["worker"]["depends_on"]["deploy"] == {"condition": "service_completed_successfully"}
     assert services["worker"]["environment"]["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert services["worker"]["environment"]["PREFECT_RUNNER_POLL_FREQUENCY"] == "1"
+
+
+def test_compose_passes_what_pevl_up_and_pevl_worker_pass(tmp_path):
+    """The variables tests/test_work_pool.py runs with: database URLs in each server's environment, worker polling."""
+    from pevl import services as local
+    from pevl.commands.deploy import WORKER_QUERY_S
+
+    services = compose()["services"]
+    url = "postgresql://u:p@h:5432/d"
+    for name, service in (("prefect-server", local.prefect_service(tmp_path, 1, db=url)),
+                          ("mlflow", local.mlflow_service(tmp_path, 1, db=url))):
+        (key, value), = [(k, v) for k, v in service.env.items() if v.startswith("postgresql")]
+        assert services[name]["environment"][key].split("://")[0] == value.split("://")[0], name
+    assert services["worker"]["environment"]["PREFECT_WORKER_QUERY_SECONDS"] == WORKER_QUERY_S
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["postgres"]
+    assert all(pin in (DOCKER / "cpu.Dockerfile").read_text() for pin in extra)
 
 
 def test_published_ports_bind_localhost_by_default():
@@ -130,7 +152,7 @@ def test_prefect_server_shuts_the_door_and_clients_carry_the_auth_string():
     assert "*" not in env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"]
     assert set(env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"].split(",")) == {
         "http://127.0.0.1:4200", "http://localhost:4200"}
-    for client in ("worker", "dask-worker"):
+    for client in ("deploy", "worker", "dask-worker"):
         client_env = services[client]["environment"]
         assert with_defaults(client_env["PREFECT_API_AUTH_STRING"]) == "<PEVL_PREFECT_AUTH>", client
         assert client_env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30", client

@@ -48,11 +48,34 @@ def add_parser(subparsers) -> None:
     p.add_argument("--auth", action="store_true",
                    help="require the Prefect auth string on loopback too (closes DNS rebinding; the UI asks for it)")
     p.add_argument("--no-ui", action="store_true", help="start the Prefect server without its UI")
+    p.add_argument("--prefect-db", default=None, metavar="URL",
+                   help="Prefect's database: postgresql://user:password@host:5432/db (default: $PEVL_PREFECT_DB, "
+                        "else SQLite in the state dir)")
+    p.add_argument("--mlflow-db", default=None, metavar="URL",
+                   help="MLflow's backend store: postgresql://... "
+                        "(default: $PEVL_MLFLOW_DB, else SQLite in the state dir)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for health")
     p.set_defaults(func=run)
-    d = subparsers.add_parser("down", help="stop the serving process and the local servers")
+    d = subparsers.add_parser("down", help="stop the serving process, the worker and the local servers")
     add_state_arg(d)
     d.set_defaults(func=run_down)
+
+
+def database_urls(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(Prefect's, MLflow's) PostgreSQL URL from the flags or $PEVL_PREFECT_DB / $PEVL_MLFLOW_DB; None = SQLite."""
+    import os
+
+    from pevl import databases
+
+    urls = (args.prefect_db or os.environ.get(databases.PREFECT_DB_ENV) or None,
+            args.mlflow_db or os.environ.get(databases.MLFLOW_DB_ENV) or None)
+    for url in urls:
+        if url:
+            try:
+                databases.with_driver(url, None)
+            except ValueError as e:
+                raise RuntimeError(str(e)) from None
+    return urls
 
 
 @service_errors
@@ -63,11 +86,13 @@ def run(args: argparse.Namespace) -> int:
     from pevl import security
 
     state = services.resolve_state_dir(args.state_dir)
+    prefect_db, mlflow_db = database_urls(args)
     started = services.up(state, args.prefect_port, args.mlflow_port, not args.no_ui, args.timeout,
-                          args.host, args.auth)
+                          args.host, args.auth, prefect_db, mlflow_db)
     for name, (rec, now) in started.items():
         how = "started" if now else "already up"
-        say(f"{name}: {how} at {rec.url} (pid {rec.pid}, log {rec.log})")
+        on = f", database {rec.database}" if rec.database else ""
+        say(f"{name}: {how} at {rec.url} (pid {rec.pid}, log {rec.log}{on})")
     prefect_port = started["prefect"][0].port or args.prefect_port
     mlflow_port = started["mlflow"][0].port or args.mlflow_port
     client = services.client_host(args.host)
