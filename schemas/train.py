@@ -43,6 +43,10 @@ class TrainConfig(Strict):
     resume: bool = Field(True, description="continue from runs/<hash>/last.pt when it exists")
     processes: int = Field(1, ge=1, description="torchrun processes per node (pevl train launches them)")
     nodes: int = Field(1, ge=1, description="> 1: start torchrun on every node yourself")
+    dist_timeout_s: float = Field(
+        300.0, gt=0.0, description="seconds a rank waits in a collective for the others before it fails "
+        "(a dead node): torch's default is 30 min"
+    )
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> "TrainConfig":

@@ -29,6 +29,10 @@ class Hosts:
         """command, run inside host i's namespace."""
         return ["ip", "netns", "exec", self.namespaces[i], *command]
 
+    def kill(self, i: int) -> None:
+        """SIGKILL every process in host i's namespace (the node dies: agent, ranks, loader workers)."""
+        _kill_inside(self.namespaces[i])
+
 
 def _ip(*args: str) -> None:
     out = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)

@@ -6,12 +6,15 @@ inside its namespace, the c10d rendezvous on host 0's address, gloo over the vet
 The weights must equal those of the same two ranks as two processes on one host
 (`train.processes=2`, today's DDP test) within 1e-6, and rank 0 alone logs to MLflow. Each node
 needs `--local-addr` (and node 0 `--rdzv-conf is_host=1`): a namespace's hostname resolves to the
-machine's main address, which the other namespace cannot reach. A node dying mid-run is not tested.
+machine's main address, which the other namespace cannot reach. A node killed mid-run stops the
+survivor with a clear message (no hang), and both nodes started again resume from `last.pt`.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -38,6 +41,36 @@ def _weights(cfg) -> dict[str, torch.Tensor]:
     return ckpt["model"]
 
 
+def _start_nodes(hosts, cfg_path: str) -> list[subprocess.Popen]:
+    """`torchrun --nnodes 2` of `pevl train cfg_path` in each namespace host (own process groups)."""
+    endpoint = f"{hosts.addresses[0]}:{services.free_port()}"
+    env = {**_base_env(), "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1"}
+    procs = []
+    for rank in range(2):
+        command = hosts.exec(rank, [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+                                    "--nproc-per-node", "1", "--node-rank", str(rank),
+                                    "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint,
+                                    "--rdzv-id", "pevl-test",
+                                    # the namespace's own address is not what its hostname resolves to
+                                    "--rdzv-conf", f"is_host={int(rank == 0)}",
+                                    "--local-addr", hosts.addresses[rank],
+                                    "-m", "pevl.cli", "train", cfg_path])
+        procs.append(subprocess.Popen(command, cwd=ROOT, env=env, text=True, start_new_session=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float = 300) -> list[str]:
+    """Each node's output once it exits (killed after `timeout` s: a hang fails the test)."""
+    try:
+        return [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
 def test_two_nodes_train_the_weights_of_two_local_processes(tmp_path, tmp_path_factory):
     import mlflow
 
@@ -55,29 +88,9 @@ def test_two_nodes_train_the_weights_of_two_local_processes(tmp_path, tmp_path_f
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
 
-    cfg_path = str(save_config(nodes, nodes_dir / "cfg.yaml"))
     with namespace_hosts(2) as hosts:
-        endpoint = f"{hosts.addresses[0]}:{services.free_port()}"
-        env = {**_base_env(), "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1"}
-        procs = []
-        try:
-            for rank in range(2):
-                command = hosts.exec(rank, [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
-                                            "--nproc-per-node", "1", "--node-rank", str(rank),
-                                            "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint,
-                                            "--rdzv-id", "pevl-test",
-                                            # the namespace's own address is not what its hostname resolves to
-                                            "--rdzv-conf", f"is_host={int(rank == 0)}",
-                                            "--local-addr", hosts.addresses[rank],
-                                            "-m", "pevl.cli", "train", cfg_path])
-                procs.append(subprocess.Popen(command, cwd=ROOT, env=env, text=True,
-                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-            outs = [p.communicate(timeout=300)[0] for p in procs]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+        procs = _start_nodes(hosts, str(save_config(nodes, nodes_dir / "cfg.yaml")))
+        outs = _finish(procs)
     assert [p.returncode for p in procs] == [0, 0], "\n=====\n".join(o[-3000:] for o in outs)
     assert "rank 1 of 2" in outs[1] and "rank 0 of 2" in outs[0]
     a, b = _weights(local), _weights(nodes)
@@ -91,3 +104,39 @@ def test_two_nodes_train_the_weights_of_two_local_processes(tmp_path, tmp_path_f
     finally:
         mlflow.set_tracking_uri(None)
     assert len(runs) == 1 and runs.iloc[0]["tags.world_size"] == "2"  # rank 0 alone logs
+
+
+def test_a_dead_node_stops_the_survivor_and_a_restart_resumes(tmp_path, tmp_path_factory):
+    from pevl import paths
+    from pevl.train.checkpoint import load_checkpoint
+    from schemas import save_config
+
+    epochs = 60  # ~0.2 s each here: the kill lands mid-run
+    cfg = tiny_config(tmp_path, [f"train.epochs={epochs}", "train.nodes=2", "train.processes=1",
+                                 "train.dist_timeout_s=60", "tracking.log_checkpoint=false",
+                                 f"tracking.uri={sqlite_uri(tmp_path_factory, tmp_path)}"])
+    write_fixture_shards(cfg)
+    cfg_path, last = str(save_config(cfg, tmp_path / "cfg.yaml")), paths.train_dir(cfg) / "last.pt"
+    with namespace_hosts(2) as hosts:
+        procs = _start_nodes(hosts, cfg_path)
+        deadline = time.monotonic() + 240
+        while not last.exists():  # the first epoch's checkpoint: training is under way
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "no checkpoint written"
+            time.sleep(0.05)
+        hosts.kill(1)  # node 1 dies: its agent, its rank and its loader workers, no goodbye
+        killed = time.monotonic()
+        survivor = _finish(procs[:1], timeout=180)[0]
+        waited = time.monotonic() - killed
+        procs[1].wait()
+        assert procs[0].returncode != 0, survivor[-3000:]
+        assert "another training process or node stopped" in survivor, survivor[-3000:]
+        assert f"resume from {last}" in survivor
+        print(f"\nsurvivor stopped {waited:.1f} s after node 1 was killed")
+        stopped_at = load_checkpoint(last)["epoch"]
+        assert 1 <= stopped_at < epochs
+
+        outs = _finish(_start_nodes(hosts, cfg_path))  # both nodes again: resume, not restart
+    assert all("resumed from" in o for o in outs), "\n=====\n".join(o[-3000:] for o in outs)
+    final = load_checkpoint(last)
+    assert final["epoch"] == epochs and final["world_size"] == 2
+    assert f"at epoch {stopped_at}" in outs[0]

@@ -91,7 +91,7 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
 
     info: mlflow_run_id, checkpoint (the one the evaluate stage tests), best, last.
     """
-    from pevl.train.distributed import barrier, cleanup, init_distributed, launched_by_torchrun, set_threads
+    from pevl.train.distributed import barrier, cleanup, init_distributed, launched_by_torchrun, lost_peer, set_threads
 
     started = time.perf_counter()
     shards, folder, config_hash = paths.shards_dir(cfg), paths.train_dir(cfg), paths.train_hash(cfg)
@@ -100,7 +100,7 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
         cached = None if force else cached_result("train", folder, config_hash, inputs)
         return cached or _launch_torchrun(checked_tracking(cfg), force, parent_run_id, ablation, tags)
     set_threads(cfg.train.threads)
-    state = init_distributed(cfg.train.device)
+    state = init_distributed(cfg.train.device, cfg.train.dist_timeout_s)
     finished = False
     try:
         result = None if force else cached_result("train", folder, config_hash, inputs)
@@ -112,6 +112,14 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
             result = _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tags, started)
         finished = True
         return result
+    except Exception as e:
+        if state.world > 1 and lost_peer(e):
+            raise StageError(
+                f"rank {state.rank} of {state.world}: another training process or node stopped "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); start every node again to resume "
+                f"from {folder / 'last.pt'}"
+            ) from e
+        raise
     finally:
         cleanup(state, finished)
 

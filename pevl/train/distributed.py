@@ -50,8 +50,15 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def init_distributed(device_name: str) -> DistState:
-    """Join the torchrun process group if launched by torchrun; otherwise a world of one."""
+def init_distributed(device_name: str, timeout_s: float = 300.0) -> DistState:
+    """Join the torchrun process group if launched by torchrun; otherwise a world of one.
+
+    Args:
+        timeout_s: how long a collective waits for the other ranks before it fails (a dead node
+            then stops the survivors in minutes, not torch's default 30).
+    """
+    import datetime
+
     import torch
     import torch.distributed as dist
 
@@ -63,10 +70,25 @@ def init_distributed(device_name: str) -> DistState:
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=timeout_s))
     state = DistState(dist.get_rank(), dist.get_world_size(), local_rank, device)
     log.info("rank %d of %d on %s", state.rank, state.world, device)
     return state
+
+
+PEER_LOST_HINTS = ("connection closed by peer", "connection reset", "timed out", "timeout", "broken pipe")
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """True when `exc` says another rank went away (a dead process or node, or a collective timeout)."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("gloo" in text or "nccl" in text) and any(
+        h in text for h in PEER_LOST_HINTS)
 
 
 def barrier(state: DistState) -> None:
