@@ -6,6 +6,15 @@ import torch
 from torch import nn
 
 
+def _add_bottleneck(module: nn.Module, width: int, bottleneck: int) -> None:
+    """Give `module` the layers `down` (D -> bottleneck), `act` and a zero-initialised `up`."""
+    module.down = nn.Linear(width, bottleneck)
+    module.act = nn.GELU()
+    module.up = nn.Linear(bottleneck, width)
+    nn.init.zeros_(module.up.weight)
+    nn.init.zeros_(module.up.bias)
+
+
 class Adapter(nn.Module):
     """`x + up(act(down(x)))` with `up` zero-initialised, so training starts from CLIP's features.
 
@@ -16,11 +25,7 @@ class Adapter(nn.Module):
 
     def __init__(self, width: int, bottleneck: int):
         super().__init__()
-        self.down = nn.Linear(width, bottleneck)
-        self.act = nn.GELU()
-        self.up = nn.Linear(bottleneck, width)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        _add_bottleneck(self, width, bottleneck)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Adapt features.
@@ -45,11 +50,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, width: int, bottleneck: int):
         super().__init__()
-        self.down = nn.Linear(width, bottleneck)
-        self.act = nn.GELU()
-        self.up = nn.Linear(bottleneck, width)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        _add_bottleneck(self, width, bottleneck)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Branch output.
