@@ -9,6 +9,7 @@ host's worker is killed while it holds a batch, and the run still ends with ever
 identical. Every process, namespace and the bridge is removed in `finally`, failures included.
 """
 
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from netns import Hosts, namespace_hosts
 from pevl import security, services
 from servers import ROOT, drain_prefect_clients, wait_for
 from test_flow_e2e import write_tiny_config
+
+log = logging.getLogger(__name__)  # measured figures: shown with -o log_cli=true
 
 pytestmark = pytest.mark.slow
 CLIPS_PER_CLASS = 4  # 12 clips, one per batch
@@ -158,7 +161,7 @@ def test_a_worker_killed_mid_run_has_its_batches_rescheduled(cluster):
             run.join(timeout=300)
             assert not run.is_alive(), "the run did not end after the worker died"
             left = [w["host"] for w in client.scheduler_info(n_workers=-1)["workers"].values()]
-        print(f"\nkill -> run complete {time.monotonic() - killed:.1f} s; workers left: {left}")
+        log.info(f"kill -> run complete {time.monotonic() - killed:.1f} s; workers left: {left}")
         assert left == [cluster.hosts.addresses[1]]
     finally:
         run.join(timeout=300)

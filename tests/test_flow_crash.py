@@ -6,6 +6,7 @@ Real servers and the real `pevl serve` (tests/servers.py); the whole serving gro
 times are printed for the closing note, not asserted.
 """
 
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,8 @@ from pevl import services
 from pevl.security import api_post
 from servers import both_servers, client_env, serving, wait_for
 from test_flow_e2e import write_tiny_config
+
+log = logging.getLogger(__name__)  # measured figures: shown with -o log_cli=true
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +60,7 @@ def test_killed_serving_group_leaves_no_running_flow_run(tmp_path):
             assert "Crashed" in out or "CRASHED" in out, out[-2000:]
             runs = _runs(api, auth, "CRASHED")
             assert len(runs) == 1 and "no heartbeat" in runs[0]["state"]["message"]
-            print(f"\nkill -> CRASHED {to_crash:.0f} s, kill -> --watch returned {to_watch:.0f} s")
+            log.info(f"kill -> CRASHED {to_crash:.0f} s, kill -> --watch returned {to_watch:.0f} s")
         finally:
             if watch is not None and watch.poll() is None:
                 watch.kill()

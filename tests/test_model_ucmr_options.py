@@ -4,7 +4,7 @@ pose frame UCMR places on a video frame under `pose_align: pool`."""
 
 import pytest
 import torch
-from tiny_model import one_thread, tiny_batch, tiny_cfg, tiny_classes  # noqa: F401 (autouse fixture)
+from tiny_model import assert_switch_removes, one_thread, tiny_batch, tiny_cfg, tiny_classes  # noqa: F401 (autouse fixture)
 
 from pevl.losses import PeVLLoss, build_loss
 from pevl.model import PeVLOutput, build_model
@@ -120,9 +120,7 @@ SWITCHES = [
 def test_each_new_switch_removes_its_submodule(key, value, gone):
     full = set(build()[1].state_dict())
     ablated = set(build({key: value})[1].state_dict())
-    for prefix in gone:
-        assert any(k.startswith(prefix) for k in full), prefix
-        assert not any(k.startswith(prefix) for k in ablated), prefix
+    assert_switch_removes(full, ablated, gone)
     assert {k for k in full - ablated if not any(k.startswith(p) for p in gone)} == set()
 
 

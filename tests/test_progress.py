@@ -106,5 +106,5 @@ def test_a_command_logging_to_a_file_has_no_carriage_returns(tmp_path) -> None:
     text = log_file.read_text()
     assert "\r" not in text
     progress_lines = [line for line in text.splitlines() if "synthdive:" in line]
-    assert 1 <= len(progress_lines) <= 21  # at most one per 5%, and one per 5 s
+    assert progress_lines and len(progress_lines) <= 21  # at most one per 5%, and one per 5 s
     assert "100%" in progress_lines[-1]

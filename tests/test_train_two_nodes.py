@@ -10,6 +10,7 @@ machine's main address, which the other namespace cannot reach. A node killed mi
 survivor with a clear message (no hang), and both nodes started again resume from `last.pt`.
 """
 
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +23,8 @@ import torch
 from netns import namespace_hosts
 from pevl import services
 from train_fixtures import ROOT, sqlite_uri, tiny_config, write_fixture_shards
+
+log = logging.getLogger(__name__)  # measured figures: shown with -o log_cli=true
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-6  # same data split, same seeds, gloo sums two ranks in the same order (measured: 0)
@@ -96,7 +99,7 @@ def test_two_nodes_train_the_weights_of_two_local_processes(tmp_path, tmp_path_f
     a, b = _weights(local), _weights(nodes)
     assert a.keys() == b.keys()
     worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
-    print(f"\ntwo nodes vs two local processes: max |dw| = {worst:.2e}")
+    log.info(f"two nodes vs two local processes: max |dw| = {worst:.2e}")
     assert worst <= TOLERANCE
     mlflow.set_tracking_uri(uri)
     try:
@@ -131,9 +134,9 @@ def test_a_dead_node_stops_the_survivor_and_a_restart_resumes(tmp_path, tmp_path
         assert procs[0].returncode != 0, survivor[-3000:]
         assert "another training process or node stopped" in survivor, survivor[-3000:]
         assert f"resume from {last}" in survivor
-        print(f"\nsurvivor stopped {waited:.1f} s after node 1 was killed")
+        log.info(f"survivor stopped {waited:.1f} s after node 1 was killed")
         stopped_at = load_checkpoint(last)["epoch"]
-        assert 1 <= stopped_at < epochs
+        assert stopped_at >= 1 and stopped_at < epochs
 
         outs = _finish(_start_nodes(hosts, cfg_path))  # both nodes again: resume, not restart
     assert all("resumed from" in o for o in outs), "\n=====\n".join(o[-3000:] for o in outs)

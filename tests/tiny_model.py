@@ -72,3 +72,10 @@ def loss_rank_worker(rank: int, world: int, init_file: str, data: dict, out_dir:
                    f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
+
+
+def assert_switch_removes(full: set[str], ablated: set[str], prefixes: list[str]) -> None:
+    """Each prefix names state-dict keys the full model has and the ablated one lacks."""
+    for prefix in prefixes:
+        assert any(k.startswith(prefix) for k in full), prefix
+        assert not any(k.startswith(prefix) for k in ablated), prefix
