@@ -12,7 +12,7 @@ import sys
 from pevl.console import setup_logging
 
 # Module names under pevl.commands, in --help order.
-COMMANDS: list[str] = ["synth", "up", "serve", "deploy", "demo", "run", "shards", "train", "evaluate", "grid", "model_info"]  # each command module adds its name here
+COMMANDS: list[str] = ["synth", "up", "serve", "deploy", "demo", "run", "shards", "train", "evaluate", "grid", "model_info", "pretrain"]  # each command module adds its name here
 
 log = logging.getLogger("pevl")
 
