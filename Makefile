@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 RTMLIB := rtmlib==0.0.16
 
-.PHONY: install install-dev test-deps demo test down clean bench
+.PHONY: install install-dev test-deps demo test down clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ BENCHES := synth decode poses shard_loader shard_memory train
 
 bench: $(DEV_STAMP)
 	for b in $(BENCHES); do $(BIN)/python -m benchmarks.bench_$$b || exit 1; done
+
+# Optional, after `make demo` (servers still up): PNGs of both UIs into docs/images/ (docs/ui.md).
+# Needs Debian's chromium (`apt-get install -y chromium`); not part of `make test`.
+screenshots: $(STAMP)
+	@command -v chromium >/dev/null || { echo "screenshots need chromium: apt-get install -y chromium"; exit 1; }
+	$(BIN)/python scripts/screenshots.py
 
 down: $(STAMP)
 	$(BIN)/pevl down

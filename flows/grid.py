@@ -5,6 +5,7 @@ every data step (each waiting for the step it reads), then the rows, at most gri
 time, each waiting for its data steps. On Dask, a row carries grid.row_resources (e.g. GPU=1,
 which each worker declares with `dask worker --resources GPU=1`), so each row gets a worker with a
 free device. Rows and steps run under the lock the flow lent them (`pevl.lock.inherited_lock`).
+The subflow keeps a progress artifact of its finished rows (`pevl.progress.report_progress`).
 """
 
 import contextlib
@@ -17,6 +18,7 @@ from prefect.futures import PrefectFuture, as_completed
 from flows.runners import build_task_runner
 from pevl.grid_schedule import (DataStep, GridContext, GridOutcome, GridPlan, RowJob, RowResult, blocked,
                                 run_data_step, run_row, step_outcome)
+from pevl.progress import report_progress
 from schemas import PipelineConfig, StageResult
 
 
@@ -67,6 +69,7 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
     outcomes: dict[str, str] = {}
     results: dict[int, RowResult] = {}
     pending: dict[PrefectFuture, int] = {}
+    done_rows = report_progress(f"grid {ctx.spec_name}", len(plan.jobs), "row")  # a progress artifact of the subflow
     while queue or pending:
         while queue and len(pending) < parallel:
             i = queue.pop(0)
@@ -74,6 +77,7 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
             outcomes.update({f: _outcome(steps[f]) for f in job.needs if f not in outcomes})
             if (failed := blocked(job, outcomes)) is not None:
                 results[i] = failed
+                done_rows.update()
                 continue
             with _annotate(resources):
                 future = row_task.with_options(task_run_name=f"{job.name} seed {job.seed}").submit(
@@ -83,6 +87,8 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
             done = next(as_completed(list(pending)))
             i = pending.pop(done)
             results[i] = _row_result(done, plan.jobs[i])
+            done_rows.update()
+    done_rows.close()
     outcomes.update({f: _outcome(fut) for f, fut in steps.items() if f not in outcomes})
     return outcomes, [results[i] for i in range(len(plan.jobs))]
 

@@ -1,4 +1,8 @@
-"""What a flow run did, as a JSON record (in the work dir) and a Prefect markdown artifact."""
+"""What a flow run did, as a JSON record (in the work dir) and Prefect artifacts.
+
+The markdown artifact `pevl-run-summary` holds stages, data, metrics and links to the MLflow runs
+(flows.artifacts); a run with a grid adds its comparison as the table artifact `pevl-comparison`.
+"""
 
 import json
 import time
@@ -37,8 +41,10 @@ def summary_record(cfg: PipelineConfig, outcomes: list[StageOutcome], tags: dict
         stages[o.stage] = {"status": o.status, "error": o.error, "output": r.output if r else "",
                            "seconds": round(r.seconds, 2) if r else 0.0, "counts": r.counts if r else {},
                            "metrics": r.metrics if r else {}, "info": r.info if r else {}}
+    from flows.artifacts import mlflow_location
+
     return {"config": cfg.name, "work_dir": str(paths.work_dir(cfg)), "tags": tags, "stages": stages,
-            "data": data, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "data": data, "mlflow": mlflow_location(cfg), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def config_error_record(cfg: PipelineConfig, error: str, tags: dict[str, str]) -> dict:
@@ -72,16 +78,29 @@ def summary_markdown(record: dict) -> str:
     metrics = [[s, k, f"{v:.4f}"] for s, st in record["stages"].items() for k, v in sorted(st["metrics"].items())]
     if metrics:
         lines += ["## Metrics", *_table(["stage", "metric", "value"], metrics), ""]
-    runs = [[s, k, f"`{v}`"] for s, st in record["stages"].items() for k, v in st["info"].items()
-            if "run_id" in k and v]
-    if runs:
-        lines += ["## MLflow runs", *_table(["stage", "what", "run id"], runs), ""]
+    lines += _mlflow_section(record)
     table = record["stages"].get("grid", {}).get("info", {}).get("table")
     if table:
         lines += ["## Ablation table", f"`{table}`", ""]
         if Path(table).is_file():
             lines += [Path(table).read_text(), ""]
     return "\n".join(lines)
+
+
+def _mlflow_section(record: dict) -> list[str]:
+    """## MLflow runs: the experiment, then each stage's run and each grid row's child run, as links."""
+    from flows.artifacts import experiment_link, grid_child_runs, run_link
+
+    where = record.get("mlflow") or {}
+    runs = [[s, k, run_link(where, v)] for s, st in record["stages"].items() for k, v in st["info"].items()
+            if "run_id" in k and v]
+    table = record["stages"].get("grid", {}).get("info", {}).get("table")
+    children = grid_child_runs(table) if table else []
+    runs += [["grid", f"row {name}", run_link(where, run_id)] for name, run_id in children]
+    if not runs:
+        return []
+    head = [experiment_link(where), ""] if where else []
+    return ["## MLflow runs", *head, *_table(["stage", "what", "run id"], runs), ""]
 
 
 def summary_path(cfg: PipelineConfig, flow_run_id: str) -> Path:
@@ -107,4 +126,9 @@ def _publish(cfg: PipelineConfig, record: dict, tags: dict[str, str]) -> dict:
     path.write_text(json.dumps(record, indent=1))
     create_markdown_artifact(summary_markdown(record), key=ARTIFACT_KEY,
                              description=f"PeVL run summary ({cfg.name})")
+    table = record["stages"].get("grid", {}).get("info", {}).get("table")
+    if table:
+        from flows.artifacts import publish_comparison
+
+        publish_comparison(table, f"PeVL grid comparison ({cfg.name}, test metrics per grid row)")
     return record

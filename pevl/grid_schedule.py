@@ -119,6 +119,7 @@ def _train_and_test(job: RowJob, ctx: GridContext) -> tuple[dict[str, float], st
     """Train + evaluate one row under the parent run: (metrics, child run id, both reused)."""
     from pevl.stages.train import run_evaluate, run_train
     from pevl.tracking import start_run
+    from pevl.tracking_inputs import log_shard_inputs
 
     ablation = f"{ctx.spec_name}/{job.name}"
     trained = run_train(job.cfg, ctx.force, parent_run_id=ctx.parent_run_id, ablation=ablation, tags=ctx.tags)
@@ -128,6 +129,7 @@ def _train_and_test(job: RowJob, ctx: GridContext) -> tuple[dict[str, float], st
     if trained.skipped and ctx.parent_run_id:
         # reused training: record a child run under this parent that points at the original
         child = start_run(job.cfg, ablation, ablation, ctx.parent_run_id, {**ctx.tags, "reused_run_id": run_id})
+        log_shard_inputs(child, job.cfg)
         child.log_metrics(metrics)
         child.end()
         run_id = child.run_id or run_id

@@ -6,6 +6,11 @@ with the part of tqdm's interface the project uses (iterate, `update`, `set_post
 context manager) that logs `desc: 40% (40/100 clip, 3.2 clip/s, eta 19 s)` through `logging`
 each time another `step` percent is done, at most one line per `min_interval` seconds (so a 2-second
 epoch logs only its final line), or every `interval` seconds when the total is unknown.
+
+Inside a Prefect task or flow run, a bar made with `report=True` (and `report_progress`, which has
+no output of its own) also keeps a Prefect progress artifact of that run at its percentage, updated
+at most once per UI_STEP_PERCENT and UI_MIN_INTERVAL_S, 100% when done; outside Prefect (or when
+the Prefect API fails) it is a no-op, so the stage code never imports prefect.
 """
 
 import logging
@@ -19,6 +24,8 @@ log = logging.getLogger("pevl.progress")
 STEP_PERCENT = 5.0
 MIN_INTERVAL_S = 5.0
 INTERVAL_S = 30.0
+UI_STEP_PERCENT = 5.0
+UI_MIN_INTERVAL_S = 3.0
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -106,8 +113,130 @@ class LogProgress:
         log.info("%s: %s (%s)", self.desc or "progress", head, ", ".join(parts))
 
 
+def _in_prefect_run() -> bool:
+    """True inside a Prefect task or flow run (never imports prefect: not loaded means not in one)."""
+    context = sys.modules.get("prefect.context")
+    if context is None:
+        return False
+    return context.TaskRunContext.get() is not None or context.FlowRunContext.get() is not None
+
+
+class UiProgress:
+    """A Prefect progress artifact of the current run; `update` counts units, `close` marks the end.
+
+    Updates reach the API at most once per `step` percent and `min_interval` seconds (the last one
+    always); the first API error is logged once and turns the artifact off (work goes on).
+    """
+
+    def __init__(self, desc: str, total: int, unit: str = "it", initial: int = 0,
+                 step: float = UI_STEP_PERCENT, min_interval: float = UI_MIN_INTERVAL_S):
+        self.desc, self.total, self.unit, self.n = desc, max(1, int(total)), unit, int(initial)
+        self.step, self.min_interval = step, min_interval
+        self.start = time.monotonic()
+        self.last_time, self.last_percent, self.closed = self.start, self.percent(), False
+        self.artifact_id = self._api("create", lambda a: a.create_progress_artifact(
+            self.percent(), description=self.describe()))
+
+    def percent(self) -> float:
+        """Done so far, 0-100."""
+        return min(100.0, 100.0 * self.n / self.total)
+
+    def describe(self, final: bool = False) -> str:
+        """`decode: 40/100 clip (eta 19 s)`, the artifact's description."""
+        elapsed = time.monotonic() - self.start
+        text = f"{self.desc}: {self.n}/{self.total} {self.unit}"
+        if final:
+            return f"{text}, {elapsed:.0f} s" + ("" if self.n >= self.total else " (stopped)")
+        rate = self.n / elapsed if elapsed > 0 else 0.0
+        return f"{text} (eta {(self.total - self.n) / rate:.0f} s)" if 0 < rate and self.n else text
+
+    def update(self, n: int = 1) -> None:
+        """Count n more units; send the percentage when another step is done (rate-limited)."""
+        self.n += n
+        now = time.monotonic()
+        if self.percent() - self.last_percent >= self.step and now - self.last_time >= self.min_interval:
+            self._send(now)
+
+    def close(self) -> None:
+        """Send the final percentage once (100% when every unit was counted)."""
+        if not self.closed:
+            self.closed = True
+            self._send(time.monotonic(), final=True)
+
+    def _send(self, now: float, final: bool = False) -> None:
+        if self.artifact_id is None:
+            return
+        self.last_time, self.last_percent = now, self.percent()
+        self._api("update", lambda a: a.update_progress_artifact(self.artifact_id, self.percent(),
+                                                                 description=self.describe(final)))
+
+    def _api(self, what: str, call: Any) -> Any:
+        """call(prefect.artifacts); None (and the artifact off) when it fails."""
+        try:
+            from prefect import artifacts
+
+            return call(artifacts)
+        except Exception as e:  # noqa: BLE001 - a progress display must never stop the work
+            log.warning("Prefect progress artifact %s of %r failed (%s: %s): no more UI progress for it",
+                        what, self.desc, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+            self.artifact_id = None
+            return None
+
+
+class _NoUi:
+    """What report_progress returns outside Prefect: counts nothing, sends nothing."""
+
+    def update(self, n: int = 1) -> None:
+        """Nothing."""
+
+    def close(self) -> None:
+        """Nothing."""
+
+
+def report_progress(desc: str, total: int | None, unit: str = "it", initial: int = 0,
+                    disable: bool = False) -> UiProgress | _NoUi:
+    """A Prefect progress artifact for `total` units inside a Prefect run (no log or terminal output),
+    else a no-op with the same `update` / `close`."""
+    if disable or not total or not _in_prefect_run():
+        return _NoUi()
+    return UiProgress(desc, total, unit, initial)
+
+
+class _Reported:
+    """A bar (tqdm or LogProgress) whose counts also go to a Prefect progress artifact."""
+
+    def __init__(self, bar: Any, ui: UiProgress):
+        self.bar, self.ui = bar, ui
+
+    def __iter__(self) -> Iterator:
+        for item in self.bar:
+            yield item
+            self.ui.update()
+        self.ui.close()
+
+    def __enter__(self) -> "_Reported":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        """Count n more units on both."""
+        self.bar.update(n)
+        self.ui.update(n)
+
+    def set_postfix(self, **values: Any) -> None:
+        """The bar's postfix (the artifact shows counts only)."""
+        self.bar.set_postfix(**values)
+
+    def close(self) -> None:
+        """Close both."""
+        self.bar.close()
+        self.ui.close()
+
+
 def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "", unit: str = "it",
-             disable: bool = False, leave: bool = True) -> Any:
+             disable: bool = False, leave: bool = True, report: bool = False) -> Any:
     """A tqdm bar when stderr is a terminal, else a `LogProgress`; `disable` turns both off.
 
     Args:
@@ -116,13 +245,17 @@ def progress(iterable: Iterable | None = None, total: int | None = None, desc: s
         desc, unit: label and unit name.
         disable: no output at all (e.g. on ranks other than 0).
         leave: keep the finished bar on the terminal (tqdm's `leave`).
+        report: inside a Prefect run, also keep a progress artifact of it (a stage's main bar).
     """
     if _is_terminal(sys.stderr):
         from tqdm import tqdm
 
-        return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, file=sys.stderr)
-    if disable:
+        bar = tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, file=sys.stderr)
+    elif disable:
         from tqdm import tqdm
 
         return tqdm(iterable, total=total, disable=True)
-    return LogProgress(iterable, total, desc, unit)
+    else:
+        bar = LogProgress(iterable, total, desc, unit)
+    ui = report_progress(desc, bar.total, unit, disable=disable or not report)
+    return _Reported(bar, ui) if isinstance(ui, UiProgress) else bar

@@ -105,7 +105,8 @@ def prefect_service(state: Path, port: int = PREFECT_PORT, ui: bool = True, host
     if not ui:
         command.append("--no-ui")
     env = {**QUIET_ENV, "PREFECT_HOME": str(state / "prefect"), "PREFECT_UI_ENABLED": str(ui).lower(),
-           **security.prefect_server_env(host, port, auth)}
+           # the UI's API URL is built from this setting, not from --port (else a UI on another port calls :4200)
+           "PREFECT_SERVER_API_PORT": str(port), **security.prefect_server_env(host, port, auth)}
     if db:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = databases.prefect_url(db)
     base = f"http://{client_host(host)}:{port}"

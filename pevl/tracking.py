@@ -4,7 +4,8 @@ Everything goes through `MlflowClient` with an explicit run id (never `mlflow.st
 thread-local active run), so Prefect's thread task runner can log several runs at once.
 Tracking URI: `tracking.uri` in the config, else $MLFLOW_TRACKING_URI, else an absolute
 `sqlite:///<work_dir>/mlflow.db` with artifacts under `<work_dir>/mlartifacts` (MLflow 3's
-deprecated `./mlruns` file store is never used).
+deprecated `./mlruns` file store is never used). Experiments carry EXPERIMENT_TAGS (their kind:
+model training, not GenAI); a run's dataset inputs come from `pevl.tracking_inputs`.
 
 Failing fast, never stalling: before training, `check_tracking` asks a tracking server's
 /health with a short timeout (unreachable: `TrackingUnreachable`, or train untracked when
@@ -29,6 +30,9 @@ from schemas import PipelineConfig, flatten
 log = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 6000
+# The experiment's kind for MLflow 3's UI: training runs, not the GenAI overview. (MLflow 3.17's UI
+# goes by its own GenAI / model-training toggle or the URL's workflowType: flows.artifacts.UI_VIEW.)
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 HEALTH_TIMEOUT = 5.0  # seconds for the tracking server's /health before training
 # MLflow's defaults (7 retries, backoff factor 2, 120 s timeout) stall ~4 min per call on a dead
 # server; these bound a refused call to ~2 s and a hung one to ~32 s. A user's own values win.
@@ -130,18 +134,21 @@ def config_params(cfg: PipelineConfig) -> dict[str, str]:
 
 
 def _get_or_create_experiment(client: Any, name: str, location: str | None) -> str:
+    """The experiment's id, created with EXPERIMENT_TAGS (which an older experiment gets added)."""
     from mlflow.exceptions import MlflowException
 
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException:  # created meanwhile by another thread or process
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+    if exp is None:
+        try:
+            return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+        except MlflowException:  # created meanwhile by another thread or process
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    for key, value in EXPERIMENT_TAGS.items():
+        if exp.tags.get(key) != value:
+            client.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
 
 
 def _first_line(e: BaseException, limit: int = 300) -> str:
@@ -202,6 +209,11 @@ class Tracker:
         """Set run tags."""
         for k, v in tags.items():
             self._call("set_tag", lambda k=k, v=v: self.client.set_tag(self.run_id, k, str(v)))
+
+    def log_inputs(self, datasets: list[Any]) -> None:
+        """Record dataset inputs (`mlflow.entities.DatasetInput`, e.g. pevl.tracking_inputs.shard_inputs)."""
+        if datasets:
+            self._call("log_inputs", lambda: self.client.log_inputs(self.run_id, datasets=datasets))
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Upload one file (or a folder's files) to the run's artifacts."""

@@ -18,7 +18,7 @@ def run_jobs(fn: Callable[[Any], Any], jobs: list[Any], workers: int, desc: str,
     `initializer(*initargs)` runs once per worker (e.g. to build a pose estimator).
     """
     n = resolve_workers(workers, len(jobs))
-    with progress(total=len(jobs), desc=desc, unit="clip") as bar:
+    with progress(total=len(jobs), desc=desc, unit="clip", report=True) as bar:
         if n == 1 or len(jobs) <= 1:
             if initializer is not None:
                 initializer(*initargs)

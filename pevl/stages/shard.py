@@ -137,7 +137,7 @@ def run_shard(cfg: PipelineConfig, force: bool = False, verify: bool = False) ->
     info, tars, manifest = pose_info(cfg), 0, ManifestWriter(out)
     order = {split: _ordered(decoded, split, skip) for split in SPLITS}
     total = sum(map(len, order.values()))
-    with progress(total=total, desc="shard", unit="clip") as bar:
+    with progress(total=total, desc="shard", unit="clip", report=True) as bar:
         for split, rows in order.items():
             if rows:
                 tars += _write_split(out, split, _clips(decoded, rows, bar), cfg, info, manifest, rejects)

@@ -126,6 +126,7 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
 
 def _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tags, started) -> StageResult:
     from pevl.tracking import Tracker, attach_run, start_run
+    from pevl.tracking_inputs import log_shard_inputs
     from pevl.train.loop import fit, load_classes
 
     classes = load_classes(classes_path(cfg))
@@ -139,6 +140,7 @@ def _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tag
         write_atomic(folder / "classes.json", json.dumps(classes, indent=1, ensure_ascii=False))
         tracker.log_artifact(folder / "config.yaml")
         tracker.log_artifact(folder / "classes.json")
+        log_shard_inputs(tracker, cfg)  # the shard splits it trains and is tested on (MLflow's Datasets column)
     try:
         result = fit(cfg, paths.shards_dir(cfg), folder, state, tracker, classes)
     except BaseException:

@@ -22,7 +22,7 @@ import numpy as np
 from pevl.data.checked_tars import check_epoch
 from pevl.data.loader import make_eval_loader, make_train_loader, read_sizes, steps_per_epoch, to_model_inputs
 from pevl.eval.metrics import class_attributes, summary
-from pevl.progress import progress
+from pevl.progress import progress, report_progress
 from pevl.train.checkpoint import load_checkpoint, load_model_state, model_state, rng_state, save_checkpoint, set_rng_state
 from pevl.train.distributed import DistState, all_reduce_mean, barrier, gather_objects, unused_parameters
 from pevl.train.optim import (
@@ -296,6 +296,7 @@ def fit(cfg: PipelineConfig, shards: Path, out_dir: Path, state: DistState, trac
     if cfg.train.resume and last_path.is_file():
         _resume(run, last_path)
     first, split = run.epoch, val_split(cfg, shards)
+    epochs = report_progress("train", cfg.train.epochs, "epoch", first, disable=not state.is_main)  # Prefect UI
     while run.epoch < cfg.train.epochs:
         metrics = {f"train_epoch/{k}": v for k, v in _train_epoch(cfg, run, shards, state, tracker).items()}
         run.epoch += 1
@@ -315,6 +316,8 @@ def fit(cfg: PipelineConfig, shards: Path, out_dir: Path, state: DistState, trac
             save_checkpoint(last_path, payload)
         tracker.log_metrics(metrics, run.step)  # after the checkpoint: a tracking stall never costs an epoch
         barrier(state)
+        epochs.update()
+    epochs.close()
     check_replicas_in_sync(run.model, state)
     return FitResult(last_path, best_path, run.best, run.history[-1] if run.history else {}, run.history,
                      run.epoch - first, time.perf_counter() - start)
