@@ -61,13 +61,15 @@ def best_of(paths: dict, clips: list[np.ndarray], repeats: int, clock=time.perf_
     return {name: sum(times) for name, times in best.items()}
 
 
-def bench_mode(mode: str, det: str, pose: str, frames: np.ndarray, clip_len: int, threads: int, repeats: int) -> dict:
-    """Seconds for all frames: bare session.run, rtmlib calls, our estimator."""
+def bench_mode(mode: str, det: str, pose: str, frames: np.ndarray, clip_len: int, threads: int, repeats: int,
+               sizes: dict | None = None) -> dict:
+    """Seconds for all frames: bare session.run, rtmlib calls, our estimator (sizes: det/pose_input_size)."""
     from pose_extraction import FrameContext, build_estimator
     from pose_extraction.tracking import track_main_person
     from schemas import PoseConfig
 
-    cfg = PoseConfig(backend="rtmlib", rtmlib=dict(mode=mode, det_model=det, pose_model=pose, threads=threads))
+    cfg = PoseConfig(backend="rtmlib", rtmlib=dict(mode=mode, det_model=det, pose_model=pose, threads=threads,
+                                                   **(sizes or {})))
     estimator = build_estimator(cfg, Path("."))
     detect = estimator.detect
     clips = [frames[i:i + clip_len] for i in range(0, len(frames), clip_len)]
@@ -119,6 +121,17 @@ def standin_models(folder: Path, cost: str) -> dict[str, str]:
     return {role: str(path) for role, path in export_models(folder / cost, width=width, depth=depth).items()}
 
 
+def shipped_models(clips: int, frames: int, size: tuple[int, int]) -> tuple[dict, dict, np.ndarray]:
+    """The shipped SynthDive models, their input sizes, and SynthDive frames (evaluation seeds) of short side size[0]."""
+    from pevl.pretrain.poses_data import render_clip
+
+    det, pose = "builtin:pose/synthdive_det.onnx", "builtin:pose/synthdive_pose.onnx"
+    render = (160, 120) if size[0] < 120 else (round(size[1] * 240 / size[0]) // 2 * 2, 240)
+    stored = np.concatenate([render_clip(4900, i, (*render, size[0]), frames).frames for i in range(clips)])
+    sizes = {"det_input_size": (96, 128), "pose_input_size": (64, 64)}
+    return {"shipped SynthDive models": {"det": det, "pose": pose, "rtmo": ""}}, sizes, stored
+
+
 def _cost_label(cost: str) -> str:
     from tests.onnx_models import backbone_gflops
 
@@ -155,14 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--det", help="real YOLOX model (.onnx or rtmlib URL); with --pose replaces the stand-ins")
     parser.add_argument("--pose", help="real RTMPose model")
     parser.add_argument("--rtmo", help="real RTMO model")
+    parser.add_argument("--shipped", action="store_true",
+                        help="the shipped SynthDive models (builtin:pose/...) at their input sizes, on SynthDive frames")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stand-ins live in tests/
     from pevl.console import say
 
     frames = make_frames(args.clips * args.frames, tuple(args.size))
-    rows = []
+    rows, sizes = [], None
     with tempfile.TemporaryDirectory() as tmp:
-        if args.det and args.pose or args.rtmo:
+        if args.shipped:
+            sets, sizes, frames = shipped_models(args.clips, args.frames, tuple(args.size))
+        elif args.det and args.pose or args.rtmo:
             sets = {"given": {"det": args.det or "", "pose": args.pose or "", "rtmo": args.rtmo or ""}}
         else:
             sets = {_cost_label(cost): standin_models(Path(tmp), cost) for cost in args.cost}
@@ -171,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 pose = models["rtmo"] if mode == "rtmo" else models["pose"]
                 if not pose or (mode == "body" and not models["det"]):
                     continue
-                row = bench_mode(mode, models["det"], pose, frames, args.frames, args.threads, args.repeats)
+                row = bench_mode(mode, models["det"], pose, frames, args.frames, args.threads, args.repeats, sizes)
                 rows.append({**row, "mode": mode, "label": label})
     clock = "process CPU time" if args.threads == 1 else "wall time"
     say(f"{len(frames)} frames of {args.size[1]}x{args.size[0]} ({args.clips} clips x {args.frames}), "

@@ -1,11 +1,18 @@
-"""Resolve a pose model given as an rtmlib hub URL or a local .onnx file to a local .onnx path."""
+"""Resolve a pose model given as an rtmlib hub URL, a shipped model or a local .onnx file to a local .onnx path.
 
+A spec `builtin:<path>` names a model shipped with the package, under `pevl/assets/models/`
+(e.g. `builtin:pose/synthdive_det.onnx`, the SynthDive-trained stand-ins of pevl/assets/models/pose/).
+"""
+
+import importlib.util
 import logging
 import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
+
+BUILTIN_PREFIX = "builtin:"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -41,12 +48,22 @@ def model_name(spec: str) -> str:
     return cached_onnx_name(spec)[: -len(".onnx")] if is_url(spec) else Path(spec).stem
 
 
+def builtin_models_dir() -> Path:
+    """The folder `builtin:` specs name: pevl/assets/models/, found without importing pevl."""
+    found = importlib.util.find_spec("pevl")
+    if found is None or not found.submodule_search_locations:
+        raise ModelNotFoundError("builtin: pose models need the pevl package, which is not installed")
+    return Path(list(found.submodule_search_locations)[0]) / "assets" / "models"
+
+
 def resolve_model(spec: str, download: bool = True) -> Path:
     """A local .onnx path for `spec` (URL looked up in rtmlib's cache, then downloaded if allowed).
 
     Raises ModelNotFoundError naming the file and the folder to put it in when it is missing
     and cannot be fetched (offline machine, or `download=False`).
     """
+    if spec.startswith(BUILTIN_PREFIX):
+        return _local_model(str(builtin_models_dir() / spec[len(BUILTIN_PREFIX):]))
     if not is_url(spec):
         return _local_model(spec)
     folder = rtmlib_cache_dir()
