@@ -4,6 +4,8 @@ starts each flow run as a process, a Kubernetes job, a container, as the pool's 
 
 - `pevl/full-pipeline`: every stage; default parameters = the given config (the demo config).
 - `pevl/ablation-grid`: the grid stage only, on the shards the config's data stages made.
+- `pevl/pretrain-clip`: pretrain the embedded tiny CLIP backbone (flows/pretrain_clip.py).
+- `pevl/pretrain-poses`: build the embedded pose detector's ONNX models (flows/pretrain_poses.py).
 
 Their runs carry the tag `pevl-served`: flows/crash_detection.py marks them CRASHED when their
 process dies (no heartbeat for 90 s); pool deployments set the heartbeat in their job's env.
@@ -22,7 +24,9 @@ from schemas import PipelineConfig, load_config
 
 FULL_PIPELINE = "full-pipeline"
 ABLATION_GRID = "ablation-grid"
-DEPLOYMENTS = (FULL_PIPELINE, ABLATION_GRID)
+PRETRAIN_CLIP = "pretrain-clip"
+PRETRAIN_POSES = "pretrain-poses"
+DEPLOYMENTS = (FULL_PIPELINE, ABLATION_GRID, PRETRAIN_CLIP, PRETRAIN_POSES)
 
 
 def absolute_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
@@ -57,12 +61,28 @@ def build_deployments(config_path: str | Path | None = None, overrides: list[str
     return [full, grid]
 
 
+def pretrain_deployments() -> list:
+    """The pretraining flows of the embedded stand-in models (their own parameters, not the config's)."""
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.pretrain_clip import pretrain_clip_flow
+    from flows.pretrain_poses import pretrain_poses_flow
+
+    common = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["pevl", "pretrain", SERVED_TAG]}
+    clip = pretrain_clip_flow.to_deployment(
+        PRETRAIN_CLIP, description="Pretrain the embedded tiny CLIP on captioned SynthDive frames", **common)
+    poses = pretrain_poses_flow.to_deployment(
+        PRETRAIN_POSES, description="Train the embedded YOLOX + RTMPose-format pose models on SynthDive", **common)
+    return [clip, poses]
+
+
 def serve_deployments(config_path: str | Path | None = None, overrides: list[str] | None = None,
                       limit: int | None = None) -> None:
     """Register both deployments and run their flow runs until interrupted (blocks)."""
     from prefect import serve
 
-    serve(*build_deployments(config_path, overrides), limit=limit, print_starting_message=True)
+    serve(*build_deployments(config_path, overrides), *pretrain_deployments(), limit=limit,
+          print_starting_message=True)
 
 
 def pool_job_env() -> dict[str, str]:
@@ -78,7 +98,7 @@ def deploy_to_pool(pool: str, config_path: str | Path | None = None, overrides: 
     image: the container image of a docker / kubernetes pool's jobs (None for a process pool).
     """
     ids = []
-    for deployment in build_deployments(config_path, overrides, base):
+    for deployment in [*build_deployments(config_path, overrides, base), *pretrain_deployments()]:
         deployment.job_variables = {"env": pool_job_env()}
         ids.append(str(deployment.apply(work_pool_name=pool, image=image)))
     return ids

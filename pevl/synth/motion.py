@@ -32,6 +32,7 @@ class Motion:
         entry_time: seconds from takeoff to the entry.
         board_height: height of the board or platform top, metres.
         entry_x: x of the entry point, metres.
+        twist: (T,) signed twist angle about the body's long axis, radians (captions read its rate).
     """
 
     times: np.ndarray
@@ -41,6 +42,7 @@ class Motion:
     entry_time: float
     board_height: float
     entry_x: float
+    twist: np.ndarray | None = None
 
 
 def _board_keys(faces_water: bool, rng: np.random.Generator) -> list[Key]:
@@ -186,4 +188,4 @@ def build_motion(dive: DiveClass, body: Body, rng: np.random.Generator, fps: int
     joints = pelvis[:, None, :] + np.einsum("tij,tkj->tki", rot, local)  # (T, 17, 3)
     takeoff = int(np.searchsorted(times, 0.0))
     entry = min(int(np.searchsorted(times, flight_s)), n - 1)
-    return Motion(times, joints, takeoff, entry, float(flight_s), height, float(pelvis[entry, 0]))
+    return Motion(times, joints, takeoff, entry, float(flight_s), height, float(pelvis[entry, 0]), twist)

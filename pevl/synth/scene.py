@@ -19,11 +19,13 @@ class Panorama:
             water is), so that one warp moves both (a 4-channel warp is also faster than 3).
         origin: world (x, y) of the top-left pixel.
         scale: pixels per metre.
+        outdoor: an open-air pool (sky) rather than an indoor hall (captions read it).
     """
 
     image: np.ndarray
     origin: tuple[float, float]
     scale: float
+    outdoor: bool = False
 
 
 # World x range every venue is laid out over, whatever part a clip's camera sees: layout draws
@@ -70,8 +72,8 @@ def _jitter(rng: np.random.Generator, base, spread: float = 25.0) -> np.ndarray:
     return np.clip(np.asarray(base, float) + rng.normal(0, spread, 3), 0, 255)
 
 
-def _backdrop(cv: _Canvas, rng: np.random.Generator) -> None:
-    """Sky with clouds, or a hall wall with windows and ceiling lights."""
+def _backdrop(cv: _Canvas, rng: np.random.Generator) -> bool:
+    """Sky with clouds, or a hall wall with windows and ceiling lights; True for the sky."""
     rows = cv.rows(25.0, 0.0)
     if rng.random() < 0.4:
         top, bottom = _jitter(rng, (200, 130, 60), 20), _jitter(rng, (240, 215, 190), 15)
@@ -80,7 +82,7 @@ def _backdrop(cv: _Canvas, rng: np.random.Generator) -> None:
             x, y = rng.uniform(*VENUE_X), rng.uniform(8, 25)
             cv2.ellipse(cv.img, cv.px(x, y), (cv.m(rng.uniform(1, 3)), cv.m(rng.uniform(0.3, 0.8))), 0, 0, 360,
                         _c(_jitter(rng, (245, 245, 245), 8)), -1)
-        return
+        return True
     wall = _jitter(rng, rng.choice([(150, 160, 170), (120, 140, 160), (90, 100, 110), (170, 150, 130)]), 20)
     cv.img[:] = (wall * (0.65 + 0.35 * rows)).astype(np.uint8)[:, None, :]
     glass = _jitter(rng, (235, 225, 205), 15)
@@ -89,6 +91,7 @@ def _backdrop(cv: _Canvas, rng: np.random.Generator) -> None:
         cv.rect(x, 9.0, x + 0.6 * step, 13.0, glass)
     for x in np.arange(VENUE_X[0], VENUE_X[1], rng.uniform(3, 6)):
         cv.rect(x, 18.0, x + 1.2, 18.2, (250, 250, 250))
+    return False
 
 
 def _stands(cv: _Canvas, rng: np.random.Generator) -> None:
@@ -192,7 +195,7 @@ def render_panorama(rng: np.random.Generator, height: float, extent: tuple[float
         scale: pixels per metre.
     """
     cv = _Canvas(extent, scale)
-    _backdrop(cv, rng)
+    outdoor = _backdrop(cv, rng)
     _stands(cv, rng)
     _banners(cv, rng, height)
     edge = -rng.uniform(1.5, 3.0)
@@ -200,4 +203,4 @@ def render_panorama(rng: np.random.Generator, height: float, extent: tuple[float
     _tower(cv, rng, height)
     for _ in range(int(rng.integers(0, 3))):
         _bystander(cv, rng, rng.uniform(edge - 8.0, edge - 0.6), 0.15)
-    return Panorama(np.dstack([cv.img, water]), (cv.x0, cv.y1), scale)
+    return Panorama(np.dstack([cv.img, water]), (cv.x0, cv.y1), scale, outdoor)

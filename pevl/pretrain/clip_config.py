@@ -1,0 +1,23 @@
+"""Settings of a tiny-CLIP pretraining run (a light module: `pevl --help` reads its defaults)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClipPretrainConfig:
+    """Everything a pretraining run depends on (saved beside the weights)."""
+
+    model: str = "pevl-tiny"
+    clips: int = 3000
+    frames_per_clip: int = 12
+    render_seed: int = 1000
+    seed: int = 0
+    epochs: int = 6
+    batch_size: int = 256
+    lr: float = 2e-3
+    wd: float = 0.1
+    warmup: int = 50
+    workers: int = 1
+    threads: int = 1
+    crop_scale: tuple[float, float] = (0.6, 1.0)
+    shard_size: int = 2000
