@@ -8,6 +8,7 @@ it was made with) and a `_COMPLETE` marker written last.
 
 from pathlib import Path
 
+from pevl.weights_digest import weights_digest
 from schemas import PipelineConfig, config_hash
 
 
@@ -32,8 +33,12 @@ def decode_hash(cfg: PipelineConfig) -> str:
 
 
 def poses_hash(cfg: PipelineConfig) -> str:
-    """Hash of the poses: decoded clips + pose config."""
-    return config_hash(cfg.poses.model_dump(exclude={"workers"}), decode_hash(cfg))
+    """Hash of the poses: decoded clips + pose config (+ the contents of local rtmlib model files)."""
+    extra = []
+    if cfg.poses.backend == "rtmlib":
+        files = {name: weights_digest(getattr(cfg.poses.rtmlib, name)) for name in ("det_model", "pose_model")}
+        extra = [{k: v for k, v in files.items() if v}] if any(files.values()) else []
+    return config_hash(cfg.poses.model_dump(exclude={"workers"}), decode_hash(cfg), *extra)
 
 
 def shards_hash(cfg: PipelineConfig) -> str:
@@ -48,9 +53,10 @@ TRAIN_FIELDS_NOT_HASHED = {"num_workers", "threads", "pin_memory", "log_every", 
 
 
 def train_hash(cfg: PipelineConfig) -> str:
-    """Hash of a training run: shards + model + train config + seed."""
+    """Hash of a training run: shards + model + train config + seed (+ the contents of local weights)."""
     train = cfg.train.model_dump(exclude=TRAIN_FIELDS_NOT_HASHED)
-    return config_hash(cfg.model, train, cfg.seed, shards_hash(cfg))
+    weights = weights_digest(cfg.model.pretrained)
+    return config_hash(cfg.model, train, cfg.seed, shards_hash(cfg), *([weights] if weights else []))
 
 
 def index_dir(cfg: PipelineConfig) -> Path:

@@ -118,7 +118,8 @@ class ModelConfig(Strict):
 
     backbone: str = Field("ViT-B-16", description="open_clip model name (ViT), or 'pevl-tiny'")
     pretrained: str | None = Field(
-        "openai", description="open_clip tag, a local weights file or folder, 'local-dir:/path', or null"
+        "openai", description="open_clip tag, a local weights file or folder, 'local-dir:/path', 'builtin:<path>' (shipped "
+        "under pevl/assets/models/), or null"
     )
     num_frames: int = Field(8, ge=1, description="T video frames per clip")
     pose_frame_ratio: int = Field(1, ge=1, description="r: Tp = r * T pose frames")

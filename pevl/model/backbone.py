@@ -5,7 +5,9 @@
 - a local weights file (.safetensors, .bin, .pt, .pth) for the named architecture;
 - a folder, or "local-dir:/path": with an `open_clip_config.json` it is open_clip's own
   local-dir format (architecture from the folder), otherwise the weights file found in it;
-- None: random initialisation (tests, the demo).
+- "builtin:<path>": a file shipped under `pevl/assets/models/`, e.g. the embedded SynthDive-pretrained
+  backbone `builtin:clip/synthclip-tiny.pt` (pevl/assets/models/clip/MODEL_CARD.md);
+- None: random initialisation (tests).
 The tiny architecture "pevl-tiny" ships in `pevl/assets/pevl-tiny.json`.
 """
 
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from pevl.model.adapters import AdapterStack, run_blocks
+from pevl.weights_digest import resolve_builtin
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ def load_clip(name: str, pretrained: str | None, image_size: int | None = None) 
         kwargs["force_image_size"] = image_size
     if pretrained is None:
         return open_clip.create_model(name, pretrained=None, **kwargs)
+    pretrained = resolve_builtin(pretrained)
     path = Path(pretrained[len(LOCAL_DIR):] if pretrained.startswith(LOCAL_DIR) else pretrained).expanduser()
     if pretrained.startswith(LOCAL_DIR) or path.is_dir():
         if not path.is_dir():
