@@ -32,9 +32,9 @@ def changed(a: dict, b: dict) -> set[str]:
 def test_cache_keys_follow_each_stage_config(tmp_path):
     base = keys(config(tmp_path))
     assert keys(config(tmp_path)) == base
-    assert changed(base, keys(config(tmp_path, "train.lr=0.01"))) == {"train", "evaluate", "grid"}
+    assert changed(base, keys(config(tmp_path, "train.lr=0.0123"))) == {"train", "evaluate", "grid"}
     assert changed(base, keys(config(tmp_path, "train.eval_crops=3"))) == {"evaluate"}
-    assert changed(base, keys(config(tmp_path, "poses.ground_truth.jitter_px=2.0"))) == {
+    assert changed(base, keys(config(tmp_path, "poses.rtmlib.pose_input_size=[96,96]"))) == {
         "poses", "shard", "train", "evaluate", "grid"}
     assert changed(base, keys(config(tmp_path, "decode.frames=12"))) == set(STAGES) - {"ingest"}
     assert changed(base, keys(config(tmp_path, "train.num_workers=0"))) == set()
@@ -108,7 +108,8 @@ def test_task_runners_from_the_config(tmp_path):
     from flows.runners import build_task_runner
 
     orch = lambda *o: config(tmp_path, *o).orchestration  # noqa: E731
-    assert isinstance(build_task_runner(orch("orchestration.max_workers=3")), ThreadPoolTaskRunner)
+    thread = orch("orchestration.task_runner=thread", "orchestration.max_workers=3")
+    assert isinstance(build_task_runner(thread), ThreadPoolTaskRunner)
     process = build_task_runner(orch("orchestration.task_runner=process", "orchestration.max_workers=2"))
     assert isinstance(process, ProcessPoolTaskRunner)
     local = build_task_runner(orch("orchestration.task_runner=dask", "orchestration.max_workers=2"))
