@@ -91,12 +91,15 @@ def test_servers_keep_their_data_in_postgres_and_deployments_belong_to_the_pool(
     assert not (stack.state / "prefect" / "prefect.db").exists()
     assert not (stack.state / "mlflow" / "mlflow.db").exists()
     deployments = {d["name"]: d for d in api_post(stack, "deployments/filter", {})}
-    assert set(deployments) == {"full-pipeline", "ablation-grid"}
-    for d in deployments.values():
-        assert d["work_pool_name"] == POOL and d["entrypoint"] == "flows.pipeline.pevl_flow"
+    entrypoints = {"full-pipeline": "flows.pipeline.pevl_flow", "ablation-grid": "flows.pipeline.pevl_flow",
+                   "pretrain-clip": "flows.pretrain_clip.pretrain_clip_flow",
+                   "pretrain-poses": "flows.pretrain_poses.pretrain_poses_flow"}
+    assert set(deployments) == set(entrypoints)
+    for name, d in deployments.items():
+        assert d["work_pool_name"] == POOL and d["entrypoint"] == entrypoints[name]
         assert d["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
     stored = {row[0] for row in query(stack.pg, "prefect", "SELECT name FROM deployment")}
-    assert stored == {"full-pipeline", "ablation-grid"}
+    assert stored == set(entrypoints)
     assert services.running(stack.state, "serve") is None  # the worker runs them, not `pevl serve`
 
 
