@@ -35,8 +35,8 @@ def write_tiny_config(tmp: Path) -> Path:
     cfg["dataset"].update(root=str(tmp / "raw"), synth={"clips_per_class": 2, "classes": [0, 1, 2], "seed": 0,
                                                         "width": 64, "height": 48, "workers": 1})
     cfg["decode"].update(frames=8, short_side=32, workers=1)
-    cfg["poses"]["workers"] = 1
-    cfg["model"].update(num_frames=4, image_size=32)
+    cfg["poses"] = {"backend": "ground_truth", "workers": 1}  # the demo's rtmlib models need 128x96 frames
+    cfg["model"].update(num_frames=4, image_size=32, pretrained=None, pose_frame_ratio=1)
     cfg["train"].update(epochs=1, batch_size=4, num_workers=0, threads=1, shuffle_buffer=8, log_every=1)
     cfg["grid"] = {"file": str(grid)}
     # Poses fan out over batches of 2 clips on a process pool: the mapped path, not the inline one.

@@ -8,8 +8,9 @@ import torch
 from schemas import ClassText, ModelConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-# The demo's model section (pevl-tiny, random init) at test sizes: 2 frames of 32 px (4x4 patches).
-TEST_SIZES = {"model.num_frames": 2, "model.image_size": 32}
+# The demo's model section at test sizes: 2 frames of 32 px (4x4 patches), random init (not the demo's
+# embedded synthclip-tiny weights) and one pose frame per video frame (the demo uses 2).
+TEST_SIZES = {"model.num_frames": 2, "model.image_size": 32, "model.pretrained": None, "model.pose_frame_ratio": 1}
 
 
 def tiny_cfg(overrides: dict | None = None) -> ModelConfig:

@@ -23,7 +23,9 @@ def tiny_config(tmp_path: Path, overrides: list[str] | None = None) -> PipelineC
     """configs/demo.yaml shrunk to seconds: tiny backbone, 4 frames of 32 px, 2 epochs, CPU."""
     base = [
         f"work_dir={tmp_path / 'work'}", f"dataset.root={tmp_path / 'raw'}", "name=tiny",
-        "model.num_frames=4", "model.image_size=32", "train.epochs=2", "train.batch_size=4",
+        "model.num_frames=4", "model.image_size=32", "model.pretrained=null", "model.pose_frame_ratio=1",
+        "poses.backend=ground_truth", "grid.parallel=1", "orchestration.task_runner=thread",
+        "train.epochs=2", "train.batch_size=4",
         "train.num_workers=0", "train.warmup_epochs=0.5", "train.log_every=1", "train.shuffle_buffer=8",
         "train.device=cpu", "train.amp=none", "train.lr=0.003", "train.threads=1",
         f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",

@@ -1,9 +1,10 @@
 """`pevl demo CONFIG`: what `make demo` runs — servers up, deployments served, the full pipeline run.
 
 Steps: `pevl up`; `pevl serve` in the background (log in the state dir);
-`prefect deployment run pevl/full-pipeline --watch` with the config as parameters; then where to
-look (Prefect UI, MLflow UI, the comparison table) and how to stop (`make down`). A second demo
-reuses the cached stages and says so.
+`prefect deployment run pevl/full-pipeline --watch` with the config as parameters; then how long it
+took, where to look (Prefect UI, MLflow UI), the grid's comparison table itself (each row's test
+top-1 and its Δ to the row above) and how to stop (`make down`). A second demo reuses the cached
+stages and says so.
 """
 
 import argparse
@@ -12,6 +13,7 @@ import logging
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pevl.commands.up import add_port_args, add_state_arg, service_errors
@@ -62,16 +64,30 @@ def stage_report(record: dict) -> list[str]:
     return lines
 
 
+def comparison_lines(path: Path) -> list[str]:
+    """The grid's comparison table (markdown, with each row's Δ top-1), indented; a note if it is missing."""
+    if not path.is_file():
+        return [f"    (not found: {path})"]
+    return [f"    {line}" for line in path.read_text().splitlines() if line.strip()]
+
+
+def duration(seconds: float) -> str:
+    """Seconds as '7 min 05 s' (or '42 s')."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def closing_message(prefect_url: str, mlflow_url: str, flow_run_id: str, record: dict, ok: bool,
-                    experiment: str = "pevl-<dataset>") -> list[str]:
-    """Where to look and how to stop."""
+                    experiment: str = "pevl-<dataset>", seconds: float | None = None) -> list[str]:
+    """Where to look, the comparison table, and how to stop."""
     table = record.get("stages", {}).get("grid", {}).get("info", {}).get("table", "")
-    lines = ["", "The pipeline run " + ("completed." if ok else "FAILED (see the flow run's logs)."),
+    took = f" in {duration(seconds)}" if seconds is not None else ""
+    lines = ["", "The pipeline run " + (f"completed{took}." if ok else f"FAILED{took} (see the flow run's logs)."),
              *stage_report(record),
              f"  Prefect UI:  {prefect_url}" + (f"/runs/flow-run/{flow_run_id}" if flow_run_id else ""),
              f"  MLflow UI:   {mlflow_url}  (experiment {experiment}: train + evaluate runs, the grid)"]
     if table:
-        lines.append(f"  Comparison table: {table}")
+        lines += [f"  Comparison table: {table}", *comparison_lines(Path(table))]
     if record.get("work_dir"):
         lines.append(f"  Outputs:     {record['work_dir']}")
     lines += ["Both UIs stay up. Stop everything with `make down` (or `pevl down`)."]
@@ -88,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from pevl.tracking import experiment_name
     from schemas import load_config
 
+    start = time.perf_counter()
     cfg = absolute_paths(load_config(args.config, args.overrides), Path.cwd())
     state = services.resolve_state_dir(args.state_dir)
     started = services.up(state, args.prefect_port, args.mlflow_port)
@@ -106,6 +123,6 @@ def run(args: argparse.Namespace) -> int:
     path = summary_path(cfg, flow_run_id)
     record = json.loads(path.read_text()) if flow_run_id and path.is_file() else {}
     for line in closing_message(started["prefect"][0].url, started["mlflow"][0].url, flow_run_id, record, rc == 0,
-                                experiment_name(cfg)):
+                                experiment_name(cfg), time.perf_counter() - start):
         say(line)
     return rc
