@@ -7,21 +7,11 @@ import json
 import pytest
 import yaml
 
-from servers import mlflow_server
-from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
+from train_fixtures import migrated_mlflow_uri, tiny_config, write_fixture_shards  # noqa: F401 (fixture mlflow_uri)
 
 pytestmark = pytest.mark.slow  # a real server and two tiny training runs: tens of seconds
 
 KIND = ("mlflow.experimentKind", "custom_model_development")
-
-
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory):
-    """A real `mlflow server` (SQLite, 1 worker, 127.0.0.1), stopped in finally."""
-    state = tmp_path_factory.mktemp("mlflow-state")
-    sqlite_uri(tmp_path_factory, state / "mlflow")  # pre-migrated store: the server skips ~10 s of migrations
-    with mlflow_server(state) as rec:
-        yield rec.url
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,10 @@ import torch
 from pevl.pretrain.clip_data import ensure_shards, write_shards
 from pevl.pretrain.clip_eval import linear_probe, make_eval_set, retrieval, spread
 from pevl.pretrain.clip_model import SHIPPED, file_sha256
-from tests.tiny_model import tiny_cfg, tiny_classes
+from tiny_model import one_thread, tiny_cfg, tiny_classes  # noqa: F401 (one_thread: autouse fixture)
 
 log = logging.getLogger(__name__)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_shards_hold_jpg_txt_pairs_and_are_reused(tmp_path):

@@ -5,19 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from servers import mlflow_server
-from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
+from train_fixtures import migrated_mlflow_uri, tiny_config, write_fixture_shards  # noqa: F401 (fixture mlflow_uri)
 
 pytestmark = pytest.mark.slow  # subprocesses / a real server: tens of seconds
-
-
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory):
-    """A real `mlflow server` (SQLite, 1 worker, no job execution, 127.0.0.1), stopped in finally."""
-    state = tmp_path_factory.mktemp("mlflow-state")
-    sqlite_uri(tmp_path_factory, state / "mlflow")  # pre-migrated store: the server skips ~10 s of migrations
-    with mlflow_server(state) as rec:
-        yield rec.url
 
 
 @pytest.fixture(scope="module")

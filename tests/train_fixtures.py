@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pevl import paths
 from schemas import ClassText, PipelineConfig, SampleMeta, load_config
@@ -46,6 +47,18 @@ def sqlite_uri(tmp_path_factory, folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(template, folder / "mlflow.db")
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module", name="mlflow_uri")
+def migrated_mlflow_uri(tmp_path_factory):
+    """Fixture `mlflow_uri`: a real `mlflow server` (SQLite, 1 worker, 127.0.0.1) on a pre-migrated store
+    (the server skips ~10 s of migrations), stopped in finally. Import it into a test module to use it."""
+    from servers import mlflow_server
+
+    state = tmp_path_factory.mktemp("mlflow-state")
+    sqlite_uri(tmp_path_factory, state / "mlflow")
+    with mlflow_server(state) as rec:
+        yield rec.url
 
 
 def fixture_classes() -> list[ClassText]:
