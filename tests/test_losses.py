@@ -2,7 +2,6 @@
 vp2t/t2vp against loop references, the loss composition, and the cross-rank gather (2 processes)."""
 
 import math
-import threading
 
 import pytest
 import torch
@@ -125,11 +124,11 @@ def test_batch_terms_gather_across_ranks_like_one_big_batch(tmp_path):
     data = {"a": torch.randn(6, 8, generator=g), "b": torch.randn(6, 8, generator=g),
             "logits": torch.randn(6, 4, generator=g) * 3, "labels": torch.tensor([0, 1, 1, 3, 0, 1]),
             "strength": torch.rand(4, 4, generator=g) + 0.1}
-    # fork reuses the imported torch (spawn re-imports it: slow on 2 cores), but forking a process
-    # that runs other threads (servers of other tests) can deadlock the child: spawn then
-    method = "fork" if threading.active_count() == 1 else "spawn"
+    # spawn, not fork: a forked child inherits native threads that Python's threading cannot see
+    # (OpenMP / onnxruntime pools of earlier tests) and once aborted in a full suite run
+    # ("terminate called without an active exception"); spawn re-imports torch, a few seconds more.
     mp.start_processes(loss_rank_worker, args=(2, str(tmp_path / "init"), data, str(tmp_path)), nprocs=2,
-                       join=True, start_method=method)
+                       join=True, start_method="spawn")
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     a, b = data["a"].clone().requires_grad_(), data["b"].clone().requires_grad_()
     logits = data["logits"].clone().requires_grad_()
