@@ -71,6 +71,7 @@ def loss_rank_worker(rank: int, world: int, init_file: str, data: dict, out_dir:
         (x + y).backward()
         torch.save({"x": x.detach(), "y": y.detach(), "ga": a.grad, "gb": b.grad, "gl": logits.grad},
                    f"{out_dir}/rank{rank}.pt")
+        dist.barrier()  # both ranks done before teardown: a rank leaving early aborted its peer's gloo threads
     finally:
         dist.destroy_process_group()
 
