@@ -44,9 +44,26 @@ def _weights(cfg) -> dict[str, torch.Tensor]:
     return ckpt["model"]
 
 
+def _wait_listening(hosts, rank: int, port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until host `rank` listens on `port` (ss inside its namespace): node 0's rendezvous store is up."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        out = subprocess.run(hosts.exec(rank, ["ss", "-ltnH", f"sport = :{port}"]), capture_output=True,
+                             text=True, timeout=30).stdout
+        if out.strip():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"node {rank} never listened on its rendezvous port {port} (rc {proc.poll()}):\n"
+                         + (_finish([proc], timeout=30)[0][-3000:]))
+
+
 def _start_nodes(hosts, cfg_path: str) -> list[subprocess.Popen]:
-    """`torchrun --nnodes 2` of `pevl train cfg_path` in each namespace host (own process groups)."""
-    endpoint = f"{hosts.addresses[0]}:{services.free_port()}"
+    """`torchrun --nnodes 2` of `pevl train cfg_path` in each namespace host (own process groups).
+
+    Node 1 starts once node 0's rendezvous store listens, as a cluster's launch script would
+    (one CI run saw a node exit within seconds of a simultaneous start)."""
+    port = services.free_port()
+    endpoint = f"{hosts.addresses[0]}:{port}"
     env = {**_base_env(), "GLOO_SOCKET_IFNAME": "eth0", "OMP_NUM_THREADS": "1"}
     procs = []
     for rank in range(2):
@@ -60,6 +77,8 @@ def _start_nodes(hosts, cfg_path: str) -> list[subprocess.Popen]:
                                     "-m", "pevl.cli", "train", cfg_path])
         procs.append(subprocess.Popen(command, cwd=ROOT, env=env, text=True, start_new_session=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        if rank == 0:
+            _wait_listening(hosts, 0, port, procs[0])
     return procs
 
 
@@ -124,7 +143,10 @@ def test_a_dead_node_stops_the_survivor_and_a_restart_resumes(tmp_path, tmp_path
         procs = _start_nodes(hosts, cfg_path)
         deadline = time.monotonic() + 240
         while not last.exists():  # the first epoch's checkpoint: training is under way
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "no checkpoint written"
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                outs = _finish(procs, timeout=30)
+                pytest.fail("no checkpoint written; nodes exited " + str([p.returncode for p in procs]) + ":\n"
+                            + "\n=====\n".join(o[-3000:] for o in outs))
             time.sleep(0.05)
         hosts.kill(1)  # node 1 dies: its agent, its rank and its loader workers, no goodbye
         killed = time.monotonic()
