@@ -47,11 +47,16 @@ class GridRow:
     seconds: float
     data: tuple[str, ...] = ()
     errors: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)  # the seed of each entry of `metrics`
 
 
 def load_grid(path: str | Path) -> GridSpec:
     """Read and validate a grid file (errors name the file and field)."""
-    return validate(GridSpec, read_yaml(path), str(path))
+    from pevl.grid_study import check_study
+
+    spec = validate(GridSpec, read_yaml(path), str(path))
+    check_study(spec, str(path))
+    return spec
 
 
 def own_data(base: PipelineConfig, child: PipelineConfig) -> tuple[str, ...]:

@@ -85,7 +85,10 @@ def train_dir(cfg: PipelineConfig) -> Path:
 
 
 def grid_dir(cfg: PipelineConfig, spec: dict) -> Path:
-    """grids/<hash>/: comparison table and chart of one grid file over one base config."""
+    """grids/<hash>/: comparison table and chart of one grid file over one base config.
+
+    A grid without a `study` section hashes as before that section existed."""
+    spec = {k: v for k, v in spec.items() if not (k == "study" and v is None)}
     return work_dir(cfg) / "grids" / config_hash(spec, cfg.grid.seeds, train_hash(cfg))
 
 

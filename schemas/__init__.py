@@ -22,12 +22,13 @@ from schemas.records import (
     SampleMeta,
     StageResult,
 )
-from schemas.train import GridConfig, GridRun, GridSpec, OrchestrationConfig, TrackingConfig, TrainConfig
+from schemas.train import (GridConfig, GridRun, GridSpec, OrchestrationConfig, StudyAxis, StudyGain, StudySpec,
+                           TrackingConfig, TrainConfig)
 
 __all__ = [
     "AdapterConfig", "ClassText", "ClipRecord", "ConfigError", "DatasetConfig", "DecodeConfig", "DecodedClip",
     "GridConfig", "GridRun", "GridSpec", "GroundTruthNoise", "MainPersonConfig", "ManifestRow", "ModelConfig", "OrchestrationConfig",
     "PipelineConfig", "PoseConfig", "RejectRecord", "RtmlibConfig", "SGMCConfig", "SampleMeta",
-    "ShardConfig", "StageResult", "SynthConfig", "TrackingConfig", "TrainConfig", "UCMRConfig",
+    "ShardConfig", "StageResult", "StudyAxis", "StudyGain", "StudySpec", "SynthConfig", "TrackingConfig", "TrainConfig", "UCMRConfig",
     "apply_overrides", "config_hash", "flatten", "load_config", "save_config",
 ]

@@ -78,12 +78,41 @@ class GridRun(Strict):
     set: dict[str, Any] = {}
 
 
+class StudyAxis(Strict):
+    """One curve axis of a study: conditions (row-name prefixes) that vary one config field."""
+
+    label: str = Field(min_length=1, description="x-axis label, e.g. 'jitter (px)'")
+    field: str = Field(min_length=1, description="the dotted field whose value (from each row's `set`) is x")
+    conditions: list[str] = Field(min_length=2, description="condition names, in x order")
+
+
+class StudyGain(Strict):
+    """A paired difference the study reports per condition: row <c>/plus minus row <c>/minus, by seed."""
+
+    name: str = Field(min_length=1)
+    plus: str = Field(min_length=1)
+    minus: str = Field(min_length=1)
+
+
+class StudySpec(Strict):
+    """Curves over a grid whose rows are named <condition>/<variant> (pevl/grid_study.py).
+
+    A variant missing at a condition (e.g. `no_pose`, which pose quality cannot affect) is read
+    from the first condition that has it, and the table says so."""
+
+    variants: list[str] = Field(min_length=1, description="variant names (row-name suffixes), one line each")
+    axes: list[StudyAxis] = Field(min_length=1)
+    references: list[str] = Field([], description="conditions drawn as points beside every axis (e.g. a detector)")
+    gains: list[StudyGain] = []
+
+
 class GridSpec(Strict):
-    """A grid file under configs/ablations/: a table name and its rows."""
+    """A grid file under configs/ablations/ (or configs/studies/): a table name, its rows, optional curves."""
 
     name: str = Field(min_length=1)
     description: str = ""
     runs: list[GridRun] = Field(min_length=1)
+    study: StudySpec | None = None
 
 
 class GridConfig(Strict):

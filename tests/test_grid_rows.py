@@ -165,7 +165,7 @@ def test_the_pose_quality_study_grid_expands_on_the_demo_grid_config():
     cfg = load_config(ROOT / "configs/demo-grid.yaml", ["grid.seeds=[0,1]"])
     spec = load_grid(ROOT / "configs/studies/pose_quality.yaml")
     children = expand(cfg, spec)
-    assert len(spec.runs) == 24 and len(children) == 48
+    assert len(spec.runs) == 18 and len(children) == 36
     by_name = {c.name: c for c in children}
     assert by_name["jitter8/full"].cfg.poses.ground_truth.jitter_px == 8.0
     assert by_name["detector/no_pose"].cfg.poses.backend == "rtmlib" and not by_name["detector/no_pose"].cfg.model.use_pose

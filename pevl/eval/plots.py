@@ -10,7 +10,7 @@ COCO_SKELETON = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11,
                  (11, 13), (13, 15), (12, 14), (14, 16), (0, 5), (0, 6))
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -19,7 +19,7 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, path: Path) -> Path:
+def save_figure(plt, fig, path: Path) -> Path:
     """Write a figure as PNG (creating the folder) and free it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +30,7 @@ def _save(plt, fig, path: Path) -> Path:
 
 def save_confusion_png(cm: np.ndarray, class_names: list[str], path: Path, title: str = "") -> Path:
     """Row-normalised confusion matrix (true = rows) as a heat map."""
-    plt = _pyplot()
+    plt = pyplot()
     c = len(class_names)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = min(24.0, 3.0 + 0.22 * c)
@@ -44,12 +44,12 @@ def save_confusion_png(cm: np.ndarray, class_names: list[str], path: Path, title
         ax.set_yticks(range(c), class_names, fontsize=6)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def save_bar_chart(names: list[str], series: dict[str, list[float]], path: Path, title: str = "") -> Path:
     """Grouped bars: one group per run name, one bar per metric series (values in [0, 1] -> %)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(names) + 2), 4))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(names))
@@ -61,7 +61,7 @@ def save_bar_chart(names: list[str], series: dict[str, list[float]], path: Path,
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def save_pose_overlay(video: np.ndarray, pose: np.ndarray, mask: np.ndarray | None, path: Path, frames: int = 4) -> Path:
@@ -72,7 +72,7 @@ def save_pose_overlay(video: np.ndarray, pose: np.ndarray, mask: np.ndarray | No
         pose: (Tp, K, 3) x, y in [0, 1] of the crop, score; Tp = r * T.
         mask: (T, N) patch weights of P2V-R, N a square grid, or None.
     """
-    plt = _pyplot()
+    plt = pyplot()
     t_total, size = video.shape[0], video.shape[1]
     ratio = max(1, pose.shape[0] // t_total)
     picks = np.linspace(0, t_total - 1, min(frames, t_total)).round().astype(int)
@@ -96,4 +96,4 @@ def save_pose_overlay(video: np.ndarray, pose: np.ndarray, mask: np.ndarray | No
         ax.axis("off")
     fig.suptitle("pose input and P2V weighted mask" if mask is not None else "pose input", fontsize=9)
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)

@@ -14,6 +14,7 @@ from pevl import paths
 from pevl.console import say
 from pevl.grid import GridChild, GridRow, expand, load_grid, write_comparison
 from pevl.grid_schedule import GridContext, GridExecutor, GridPlan, RowResult, plan_grid, run_local
+from pevl.grid_study import write_study
 from pevl.lock import lease, work_dir_lock
 from pevl.stages.outputs import StageError, prepare, write_atomic
 from pevl.stages.train import cached_result, checked_tracking, complete
@@ -44,6 +45,7 @@ def _rows(spec: GridSpec, children: list[GridChild], results: list[RowResult]) -
         else:
             row.metrics.append(res.metrics)
             row.run_ids.append(res.run_id)
+            row.seeds.append(res.seed)
     return list(rows.values())
 
 
@@ -87,7 +89,9 @@ def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: G
     config_hash = folder.name
     cached = None if force else cached_result("grid", folder, config_hash, {})
     if cached:
-        say((folder / "comparison.md").read_text())
+        for name in ("comparison.md", "study.md"):
+            if (folder / name).is_file():
+                say((folder / name).read_text())
         return cached
     cfg = checked_tracking(cfg)  # fail fast (or go untracked) before the first row
     children = expand(cfg, spec)
@@ -105,19 +109,23 @@ def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: G
         raise
     rows = _rows(spec, children, results)
     write_atomic(folder / "rows.json", json.dumps(_record(plan, steps, results), indent=1))
-    files = write_comparison(f"{spec.name}: {cfg.name} on {cfg.dataset.name}", rows, folder)
+    title = f"{spec.name}: {cfg.name} on {cfg.dataset.name}"
+    files = {**write_comparison(title, rows, folder), **write_study(title, spec, rows, folder)}
     for path in [*files.values(), folder / "rows.json"]:
         parent.log_artifact(path)
     summary = _summary(rows)
     parent.log_metrics(summary)
     say(files["markdown"].read_text())
+    if "study" in files:
+        say(files["study"].read_text())
     failed = [f"{r.name} ({e})" for r in rows for e in r.errors]
     if failed:
         parent.end("FAILED")
         raise GridRowsFailed(f"grid {spec.name}: {len(failed)} of {len(results)} runs failed: {'; '.join(failed)} "
                              f"(the others finished; table {files['markdown']}; rerun to retry the failed ones)")
     parent.end()
-    info = {"mlflow_run_id": parent.run_id or "", "table": str(files["markdown"]), "chart": str(files["chart"])}
+    info = {"mlflow_run_id": parent.run_id or "", "table": str(files["markdown"]), "chart": str(files["chart"]),
+            **{k: str(files[k]) for k in ("study", "study_chart") if k in files}}
     counts = {"rows": len(rows), "runs": len(results), "data_steps": len(plan.steps),
               "reused_runs": sum(r.status == "reused" for r in results)}
     return complete("grid", folder, cfg, config_hash, {}, summary, info, counts, started)
