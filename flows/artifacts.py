@@ -24,21 +24,34 @@ def mlflow_location(cfg: PipelineConfig) -> dict[str, str]:
     """{uri, experiment, experiment_id} of the config's runs ({} when tracking is off)."""
     if not cfg.tracking.enabled:
         return {}
-    from pevl.tracking import bound_http_retries, experiment_name, server_problem, tracking_uri
+    from pevl.tracking import experiment_name, tracking_uri
 
     uri, name = tracking_uri(cfg), experiment_name(cfg)
-    where = {"uri": uri, "experiment": name, "experiment_id": ""}
+    return {"uri": uri, "experiment": name, "experiment_id": experiment_id(uri, name)}
+
+
+def experiment_id(uri: str, name: str) -> str:
+    """The id of experiment `name` on tracking server `uri` ("" for a database URI, a dead server or no such
+    experiment: links are then left out, and nothing waits on a dead server)."""
+    from pevl.tracking import bound_http_retries, server_problem
+
     if not uri.startswith(("http://", "https://")) or server_problem(uri, timeout=2.0):
-        return where  # a database has no UI to link to; the summary must not wait for a dead server
+        return ""
     try:
         from mlflow.tracking import MlflowClient
 
         bound_http_retries()
         exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
-        where["experiment_id"] = exp.experiment_id if exp else ""
+        return exp.experiment_id if exp else ""
     except Exception as e:  # noqa: BLE001 - the summary is published without links then
         log.warning("MLflow experiment %s at %s not found for the summary's links: %s", name, uri, e)
-    return where
+        return ""
+
+
+def experiment_url(uri: str, name: str) -> str:
+    """The MLflow UI page of experiment `name` on the training-runs side (the experiments list when unknown)."""
+    exp = experiment_id(uri, name)
+    return f"{uri.rstrip('/')}/#/experiments{'/' + exp if exp else ''}{UI_VIEW}"
 
 
 def run_link(where: dict[str, str], run_id: str) -> str:

@@ -97,6 +97,7 @@ def closing_message(prefect_url: str, mlflow_url: str, flow_run_id: str, record:
 @service_errors
 def run(args: argparse.Namespace) -> int:
     """Bring everything up, run the full pipeline, say where to look."""
+    from flows.artifacts import experiment_url
     from flows.deployments import absolute_paths
     from flows.summary import summary_path
     from pevl import services
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     rc, flow_run_id = deployment_run(env["PREFECT_API_URL"], env, {} if same else {"config": config})
     path = summary_path(cfg, flow_run_id)
     record = json.loads(path.read_text()) if flow_run_id and path.is_file() else {}
-    for line in closing_message(started["prefect"][0].url, started["mlflow"][0].url, flow_run_id, record, rc == 0,
+    mlflow_page = experiment_url(started["mlflow"][0].url, experiment_name(cfg))  # opens on the training runs
+    for line in closing_message(started["prefect"][0].url, mlflow_page, flow_run_id, record, rc == 0,
                                 experiment_name(cfg), time.perf_counter() - start):
         say(line)
     return rc
