@@ -15,6 +15,7 @@ from schemas import PipelineConfig
 log = logging.getLogger("flows.artifacts")
 
 COMPARISON_KEY = "pevl-comparison"
+STUDY_KEY = "pevl-study"
 # MLflow 3.17's UI picks GenAI or model-training pages from this URL parameter (else from its own
 # toggle, GenAI by default), not from the experiment's kind tag: every link carries it.
 UI_VIEW = "?workflowType=machine_learning"
@@ -96,13 +97,13 @@ def comparison_rows(markdown: str) -> list[dict[str, str]]:
     return [dict(zip(header, row)) for row in body]
 
 
-def publish_comparison(table: str | Path, description: str) -> bool:
-    """A Prefect table artifact of the grid's comparison.md (True when one was created)."""
+def publish_comparison(table: str | Path, description: str, key: str = COMPARISON_KEY) -> bool:
+    """A Prefect table artifact of the grid's comparison.md, or of a study's study.md (True when one was created)."""
     path = Path(table)
     rows = comparison_rows(path.read_text()) if path.is_file() else []
     if not rows:
         return False
     from prefect.artifacts import create_table_artifact
 
-    create_table_artifact(rows, key=COMPARISON_KEY, description=description)
+    create_table_artifact(rows, key=key, description=description)
     return True

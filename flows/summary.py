@@ -126,9 +126,12 @@ def _publish(cfg: PipelineConfig, record: dict, tags: dict[str, str]) -> dict:
     path.write_text(json.dumps(record, indent=1))
     create_markdown_artifact(summary_markdown(record), key=ARTIFACT_KEY,
                              description=f"PeVL run summary ({cfg.name})")
-    table = record["stages"].get("grid", {}).get("info", {}).get("table")
-    if table:
-        from flows.artifacts import publish_comparison
+    info = record["stages"].get("grid", {}).get("info", {})
+    if info.get("table"):
+        from flows.artifacts import STUDY_KEY, publish_comparison
 
-        publish_comparison(table, f"PeVL grid comparison ({cfg.name}, test metrics per grid row)")
+        publish_comparison(info["table"], f"PeVL grid comparison ({cfg.name}, test metrics per grid row)")
+        if info.get("study"):
+            publish_comparison(info["study"], f"PeVL study ({cfg.name}, test top-1 % per condition, mean ± SE)",
+                               key=STUDY_KEY)
     return record

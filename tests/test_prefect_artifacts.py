@@ -145,3 +145,38 @@ def test_the_prefect_ui_on_another_port_calls_the_api_on_that_port(tmp_path):
     finally:
         services.stop(tmp_path, "prefect")
     assert settings["api_url"] == f"http://127.0.0.1:{port}/api"
+
+
+@pytest.mark.slow
+def test_a_grid_with_a_study_adds_the_study_table_artifact(tmp_path):
+    """The summary of a run whose grid has a study section (real Prefect server): `pevl-study` beside
+    `pevl-comparison`, one record per condition with its variants' columns."""
+    from prefect import flow
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    from flows.summary import StageOutcome, publish
+    from schemas import StageResult
+    from train_fixtures import tiny_config
+
+    (tmp_path / "comparison.md").write_text("| config | test top-1 % |\n|---|---|\n| gt/full | 50.0 |\n")
+    (tmp_path / "study.md").write_text("**s**\n\n| condition | jitter (px) | full |\n|---|---|---|\n"
+                                       "| gt | 0.0 | 50.0 ± 1.0 |\n| j4 | 4.0 | 40.0 ± 2.0 |\n")
+    cfg = tiny_config(tmp_path, ["tracking.enabled=false"])
+    grid = StageResult(stage="grid", output=str(tmp_path), config_hash="h",
+                       info={"table": str(tmp_path / "comparison.md"), "study": str(tmp_path / "study.md")})
+
+    @flow(name="study-summary")
+    def summarise() -> None:
+        publish(cfg, [StageOutcome("grid", "ran", grid)], {})
+
+    with prefect_server(tmp_path / "state") as rec:
+        from pevl import services
+
+        api = services.prefect_api_url(rec.port)
+        with temporary_settings({PREFECT_API_URL: api, PREFECT_HOME: tmp_path / "home"}):
+            summarise()
+        found = {a["key"]: a for a in _artifacts(api, {}, {"limit": 50})}
+        drain_prefect_clients()
+    assert found["pevl-study"]["type"] == "table" and found["pevl-comparison"]["type"] == "table"
+    assert json.loads(found["pevl-study"]["data"]) == [{"condition": "gt", "jitter (px)": "0.0", "full": "50.0 ± 1.0"},
+                                                       {"condition": "j4", "jitter (px)": "4.0", "full": "40.0 ± 2.0"}]
