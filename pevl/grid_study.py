@@ -106,9 +106,10 @@ def _pct(mean: float, se: float, signed: bool = False) -> str:
     return text + ("" if math.isnan(se) else f" ± {100 * se:.1f}")
 
 
-def _x(spec: GridSpec, axis_field: str, condition: str) -> object:
-    row = next(r for r in spec.runs if r.name.startswith(f"{condition}/") and axis_field in r.set)
-    return row.set[axis_field]
+def _x(spec: GridSpec, axis_field: str, condition: str) -> object | None:
+    """The value a condition's rows set for an axis field (None: the condition is not on that axis)."""
+    row = next((r for r in spec.runs if r.name.startswith(f"{condition}/") and axis_field in r.set), None)
+    return row.set[axis_field] if row else None
 
 
 def study_markdown(title: str, spec: GridSpec, rows: list[GridRow]) -> str:
@@ -119,10 +120,7 @@ def study_markdown(title: str, spec: GridSpec, rows: list[GridRow]) -> str:
     lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     borrowed = set()
     for condition in _conditions(study):
-        xs = []
-        for axis in study.axes:
-            row = next((r for r in spec.runs if r.name.startswith(f"{condition}/") and axis.field in r.set), None)
-            xs.append(str(row.set[axis.field]) if row else "")
+        xs = [("" if x is None else str(x)) for x in (_x(spec, a.field, condition) for a in study.axes)]
         values = []
         for variant in study.variants:
             cell = table.get((condition, variant))
