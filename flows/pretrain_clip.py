@@ -27,14 +27,14 @@ def train_task(work: str, out: str, settings: dict) -> dict:
 
 
 @task(name="pretrain-clip-measure", cache_policy=NO_CACHE)
-def measure_task(model: str, weights: str, clips: int) -> dict:
+def measure_task(model: str, weights: str, clips: int, crop: str = "frame") -> dict:
     """The item-4 figures of the weights on a fresh rendering, stored in the weights' .json and model card."""
     import json
 
     from pevl.pretrain.clip_card import write_model_card
     from pevl.pretrain.clip_eval import measure
 
-    figures = measure(model, weights, clips=clips, baseline=True)
+    figures = measure(model, weights, clips=clips, baseline=True, crop=crop)
     path = Path(weights).with_suffix(".json")
     record = {**json.loads(path.read_text()), "figures": figures}
     path.write_text(json.dumps(record, indent=1))
@@ -53,7 +53,7 @@ def pretrain_clip_flow(out: str | None = None, work_dir: str | None = None, sett
     record = train_task(str(Path(work_dir or DEFAULT_WORK).resolve()), out, merged)
     summary = {"weights": out, "sha256": record["weights"]["sha256"], "seconds": record["seconds"]}
     if eval_clips > 0:
-        figures = measure_task(merged["model"], out, eval_clips)
+        figures = measure_task(merged["model"], out, eval_clips, merged["crop"])
         summary["r@1"] = {size: f["r@1"] for size, f in figures["sizes"].items()}
     return summary
 

@@ -132,6 +132,11 @@ class ModelConfig(Strict):
     use_video: bool = Field(True, description="the video modality (V)")
     use_pose: bool = Field(True, description="the pose modality (P)")
     use_text: bool = Field(True, description="the language modality (L); off: learned class embeddings")
+    text_centre: bool = Field(
+        False,
+        description="class sentence features minus their mean over the classes, renormalised (for small text "
+        "towers that map one-template class sentences into a narrow cone; pevl/model/text_encoder.py)",
+    )
     pose_input: Literal["coords", "heatmap"] = Field(
         "coords", description="joints as coordinate tokens, or rendered heatmaps through the patch path"
     )

@@ -32,6 +32,15 @@ class TrainConfig(Strict):
     crop_scale: tuple[float, float] = Field((0.4, 1.0), description="random resized crop: area fraction range")
     crop_ratio: tuple[float, float] = Field((0.75, 1.3333), description="random resized crop: aspect range")
     flip_prob: float = Field(0.5, ge=0.0, le=1.0, description="horizontal flip (joints' left/right swapped)")
+    crop: Literal["frame", "person"] = Field(
+        "frame",
+        description="frame: a random resized crop of the frame for training, the centre square for evaluation; "
+        "person: a square box following the tracked person in every frame (pevl/data/person_crop.py)",
+    )
+    person_margin: float = Field(1.6, gt=0.0, description="crop=person: box side / the clip's joint extent")
+    person_jitter: float = Field(
+        0.15, ge=0.0, lt=1.0, description="crop=person, training: random side scale and centre shift (fractions)"
+    )
     eval_every: int = Field(1, ge=1, description="evaluate on the val split every N epochs (and the last)")
     val_split: Literal["val", "test"] = Field("val", description="falls back to test when shards have no val")
     test_checkpoint: Literal["best", "last"] = Field(
@@ -56,6 +65,8 @@ class TrainConfig(Strict):
                 raise ValueError(f"{name} must be 0 < low <= high, got {(lo, hi)}")
         if self.crop_scale[1] > 1.0:
             raise ValueError(f"crop_scale high must be <= 1, got {self.crop_scale[1]}")
+        if self.crop == "person" and self.eval_crops != 1:
+            raise ValueError("eval_crops must be 1 with crop=person (the view follows the person)")
         return self
 
 

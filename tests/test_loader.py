@@ -74,7 +74,7 @@ def test_segment_sampling_covers_the_clip_and_aligns_pose_with_video():
 
 
 def test_eval_views_are_deterministic_clips_times_crops(tmp_path):
-    cfg = tiny_config(tmp_path, ["model.pose_frame_ratio=2"])
+    cfg = tiny_config(tmp_path, ["model.pose_frame_ratio=2", "train.crop=frame"])
     assert [b.x0 for b in centre_crop_boxes(H, W, 3)] == [0, 10, 20]
     frames = np.random.default_rng(0).integers(0, 255, (16, H, W, 3), dtype=np.uint8)
     pose = np.random.default_rng(1).uniform(0, 50, (16, 17, 3)).astype(np.float32)
@@ -87,7 +87,7 @@ def test_eval_views_are_deterministic_clips_times_crops(tmp_path):
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    cfg = tiny_config(tmp_path_factory.mktemp("loader"), ["train.num_workers=2", "train.crop_scale=[0.5,1.0]"])
+    cfg = tiny_config(tmp_path_factory.mktemp("loader"), ["train.num_workers=2", "train.crop=frame", "train.crop_scale=[0.5,1.0]"])
     return cfg, write_fixture_shards(cfg, train_per_class=4, test_per_class=2, per_tar=3)
 
 

@@ -35,6 +35,33 @@ def test_shards_hold_jpg_txt_pairs_and_are_reused(tmp_path):
         make_eval_set(2, seed=1000)
 
 
+def test_person_crop_pictures_follow_the_diver_and_name_their_own_framing(tmp_path):
+    from pevl.pretrain.clip_data import clip_pairs, plan_clips
+    from pevl.synth.render import build_scene, keypoints
+    from pevl.synth.vocab import dive_classes
+
+    plan = plan_clips(1, 1000)[0]
+    person, frame = clip_pairs(plan, 8, False, "person"), clip_pairs(plan, 8, False, "frame")
+    assert [p.frame for p in person] == [p.frame for p in frame]  # the same frames, other crops
+    assert all(p.image.shape == (96, 96, 3) for p in person)
+    scene = build_scene(dive_classes()[plan.label], plan.seed, (160, 120), plan.fps, plan.venue_seed)
+    joints = keypoints(scene)
+    above = [p for p in person if p.state["phase"] in ("on the board", "taking off", "in flight")]
+    assert above and all(p.state["framing"] == "the whole body in frame" for p in above)
+    # the diver fills more of a person crop: a closer shot than the frame-wide view's
+    closeness = {"wide shot": 0, "medium shot": 1, "close-up": 2}
+    sizes = {p.frame: closeness[p.state["size"]] for p in frame}
+    assert all(closeness[p.state["size"]] >= sizes[p.frame] for p in above)
+    assert any(closeness[p.state["size"]] > sizes[p.frame] for p in above)
+    assert joints[:, :, 2].any()
+    with pytest.raises(ValueError, match="crop must be one of"):
+        clip_pairs(plan, 2, False, "tube")
+    manifest = write_shards(tmp_path / "p", clips=2, seed=1000, frames=2, shard_size=10, crop="person")
+    assert manifest["crop"] == "person"
+    again = ensure_shards(tmp_path / "p", clips=2, seed=1000, frames=2, shard_size=10, crop="frame")
+    assert again["crop"] == "frame" and again["sha256"] != manifest["sha256"]  # other crop: written anew
+
+
 def test_retrieval_and_spread_match_naive_references():
     g = torch.Generator().manual_seed(0)
     img = torch.nn.functional.normalize(torch.randn(30, 8, generator=g), dim=-1)

@@ -2,7 +2,8 @@
 
 Training: shards are resampled with a seed fixed by (config seed, epoch), the infinite URL
 stream is split explicitly by node and by worker, samples pass a shuffle buffer, then each clip
-gets segment-based frame sampling and one random resized crop + flip shared by frames and joints.
+gets segment-based frame sampling and one random resized crop + flip shared by frames and joints
+(or, with `train.crop: person`, a box following the tracked person, `person_crop.py`).
 An epoch is `steps_per_epoch(sizes.json)` batches on every rank, so DDP ranks stay in step, and
 an epoch started again (after a resume) sees the same batches.
 
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pevl.data.checked_tars import checked_tar_samples, expected_counts
+from pevl.data.person_crop import crop_person, person_boxes
 from pevl.data.transforms import aligned_indices, centre_crop_boxes, crop_frames, crop_pose, random_crop_box
 from schemas import PipelineConfig
 
@@ -69,28 +71,42 @@ def _augment(src: Iterator[dict], cfg: PipelineConfig, seed: tuple[int, ...]) ->
     for s in src:
         frames, pose = s["frames"], s["pose"]
         vid_idx, pose_idx = aligned_indices(len(frames), m.num_frames, m.pose_frame_ratio, None, rng)
-        box = random_crop_box(frames.shape[1], frames.shape[2], t.crop_scale, t.crop_ratio, rng)
-        flip = bool(rng.random() < t.flip_prob)
+        if t.crop == "person":
+            boxes = person_boxes(pose, frames.shape[1], frames.shape[2], t.person_margin, t.person_jitter, rng)
+            flip = bool(rng.random() < t.flip_prob)
+            video, joints = crop_person(frames, pose, vid_idx, pose_idx, boxes, m.image_size, flip)
+        else:
+            box = random_crop_box(frames.shape[1], frames.shape[2], t.crop_scale, t.crop_ratio, rng)
+            flip = bool(rng.random() < t.flip_prob)
+            video, joints = crop_frames(frames[vid_idx], box, m.image_size, flip), crop_pose(pose[pose_idx], box, flip)
         yield {
-            "video": crop_frames(frames[vid_idx], box, m.image_size, flip),
-            "pose": crop_pose(pose[pose_idx], box, flip),
+            "video": video,
+            "pose": joints,
             "label": s["label"],
             "key": s["key"],
         }
 
 
 def eval_views(frames: np.ndarray, pose: np.ndarray, cfg: PipelineConfig, clips: int, crops: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic views: `clips` frame offsets x `crops` square crops.
+    """Deterministic views: `clips` frame offsets x `crops` square crops (or the person's boxes).
 
     Args:
         frames: (T_store, H, W, 3) uint8; pose: (T_store, K, 3) stored-frame pixels.
     Returns:
         video (V, T, S, S, 3) uint8 and pose (V, Tp, K, 3) crop coordinates, V = clips * crops.
     """
-    m = cfg.model
+    m, t = cfg.model, cfg.train
     videos, poses = [], []
+    person = None
+    if t.crop == "person":
+        person = person_boxes(pose, frames.shape[1], frames.shape[2], t.person_margin)
     for c in range(clips):
         vid_idx, pose_idx = aligned_indices(len(frames), m.num_frames, m.pose_frame_ratio, (c + 0.5) / clips, None)
+        if person is not None:
+            video, joints = crop_person(frames, pose, vid_idx, pose_idx, person, m.image_size, False)
+            videos.append(video)
+            poses.append(joints)
+            continue
         for box in centre_crop_boxes(frames.shape[1], frames.shape[2], crops):
             videos.append(crop_frames(frames[vid_idx], box, m.image_size, False))
             poses.append(crop_pose(pose[pose_idx], box, False))

@@ -15,7 +15,7 @@ from pevl.model.readout import TokenReadout
 from pevl.model.sgmc import ScoreHead
 from pevl.model.st_adapter import STAdapterTower
 from pevl.model.temporal_aim import AIMTower
-from pevl.model.text_encoder import ClassEmbedding, TextEncoder
+from pevl.model.text_encoder import ClassCentring, ClassEmbedding, TextEncoder
 from pevl.model.ucmr import UCMR
 from pevl.model.v2p import V2PRefiner
 from pevl.model.video_encoder import VideoEncoder
@@ -85,7 +85,8 @@ def _text_encoder(cfg: ModelConfig, clip: nn.Module, classes: list[ClassText], u
                 owners.append(i)
         phrase_tokens, owner = tokenizer(texts), torch.tensor(owners)
     adapters = _adapters(cfg, cfg.adapter.use_text, clip.transformer.width, len(clip.transformer.resblocks))
-    return TextEncoder(clip, sentences, phrase_tokens, owner, adapters, use_words)
+    centring = ClassCentring() if cfg.text_centre else None
+    return TextEncoder(clip, sentences, phrase_tokens, owner, adapters, use_words, centring)
 
 
 def _ucmr(cfg: ModelConfig, width: int, grid: tuple[int, int]) -> UCMR | None:

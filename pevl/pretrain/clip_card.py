@@ -16,8 +16,9 @@ def _pct(x: float) -> str:
 
 def _figures(figures: dict) -> list[str]:
     lines = [f"Measured on {next(iter(figures['sizes'].values()))['clips']} fresh clips (render seed "
-             f"{figures['render_seed']}, never used in training), 8 segment-centre frames each, centre "
-             "crop of the short-side-96 frame:", "",
+             f"{figures['render_seed']}, never used in training), 8 segment-centre frames each, "
+             + ("the demo's person box (`train.crop: person`, margin 1.6):" if figures.get("crop") == "person"
+                else "centre crop of the short-side-96 frame:"), "",
              "| image size | R@1 | R@5 | captions | probe phase, balanced (chance) | probe shape in flight, balanced (chance) | spread | zero-shot top-1 |",
              "|---|---|---|---|---|---|---|---|"]
     for size, f in figures["sizes"].items():
@@ -35,6 +36,15 @@ def _figures(figures: dict) -> list[str]:
     return lines
 
 
+def _frames_line(crop: str) -> str:
+    if crop == "person":
+        return ("- Frames as the demo sees them with `train.crop: person`: 160x120 render, the square box that follows the "
+                "diver (side 1.3-2.2 x the clip's joint extent, drawn per clip; `pevl/data/person_crop.py`) resized to 96, "
+                "JPEG; the trainer takes random resized crops (area 60-100%) at 64 px.")
+    return ("- Frames as the demo sees them: 160x120 render, short side 96, a 96x96 crop at a random offset, "
+            "JPEG; the trainer takes random resized crops (area 60-100%) at 64 px.")
+
+
 def model_card(record: dict) -> str:
     """The card's Markdown text."""
     cfg, data, w, sec = record["config"], record["data"], record["weights"], record["seconds"]
@@ -48,8 +58,7 @@ def model_card(record: dict) -> str:
              f"phase-balanced), render seed {data['seed']} (pretraining seeds 1000-1999; every config renders "
              f"with seed 0 or 1), {data['distinct_captions']} distinct captions; WebDataset tars of (jpg, txt), "
              f"sha256 of the tars `{data['sha256']}`.",
-             "- Frames as the demo sees them: 160x120 render, short side 96, a 96x96 crop at a random offset, "
-             "JPEG; the trainer takes random resized crops (area 60-100%) at 64 px.",
+             _frames_line(cfg.get("crop", "frame")),
              "- Captions are written from the renderer's state (`pevl/synth/captions.py`): phase, orientation, "
              "shape, twisting, facing (board or water, camera), splash, framing, venue, board height. Never the "
              "class name, a somersault or twist count or the takeoff group.", "",

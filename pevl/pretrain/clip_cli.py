@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--threads", type=int, default=d.threads, help="torch threads of the trainer (default 1)")
     parser.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 1)")
+    parser.add_argument("--crop", choices=("frame", "person"), default=d.crop,
+                        help=f"frames as the demo's frame-wide square or its person box (default {d.crop})")
     parser.add_argument("--eval-clips", type=int, default=192,
                         help="fresh clips (render seed 2000) to measure the result on; 0 = skip (default 192)")
     parser.add_argument("--eval-only", metavar="WEIGHTS", help="only measure this weights file (no training)")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_clips > 0:
         from pevl.pretrain.clip_eval import measure
 
-        figures = measure(args.model, str(weights), clips=args.eval_clips, baseline=not args.eval_only)
+        figures = measure(args.model, str(weights), clips=args.eval_clips, baseline=not args.eval_only, crop=args.crop)
         _report(figures)
         if not args.eval_only:
             from pevl.pretrain.clip_card import write_model_card

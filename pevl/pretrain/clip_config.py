@@ -21,3 +21,4 @@ class ClipPretrainConfig:
     threads: int = 1
     crop_scale: tuple[float, float] = (0.6, 1.0)
     shard_size: int = 2000
+    crop: str = "frame"  # "frame": square crop of the short-side-96 frame (the shipped file); "person": the box train.crop=person takes

@@ -1,7 +1,10 @@
 """Captioned SynthDive frames for the tiny CLIP: WebDataset tars of (jpg, txt) pairs, as open_clip reads.
 
 Frames go through what the demo's video path does to them (160x120 render, short side 96, square
-crop, lossy compression), so the backbone is pretrained on the pictures it will later see. Render
+crop, lossy compression), so the backbone is pretrained on the pictures it will later see. With
+crop "person" (the demo configs' `train.crop: person`) the square is the box that follows the diver
+(`pevl.data.person_crop.person_boxes` on the renderer's visible joints; side margin drawn per clip
+from PERSON_MARGINS, the demo's 1.6 for evaluation), cut from the render and resized to 96. Render
 seeds: 1000-1999 for pretraining, 2000-2999 for evaluation; every config in `configs/` renders
 with seed 0 or 1, so no pretraining frame comes from a clip a demo trains or tests on.
 """
@@ -16,10 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pevl.data.person_crop import person_boxes
 from pevl.progress import progress
 from pevl.synth.captions import caption, frame_states
 from pevl.synth.plan import ClipPlan, make_plan
-from pevl.synth.render import build_scene, iter_frames
+from pevl.synth.render import build_scene, iter_frames, keypoints
 from pevl.synth.vocab import dive_classes
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,9 @@ FIXED_MTIME = 0.0  # reproducible tar bytes
 # Share of each phase among a clip's sampled frames (a clip spends most of its frames on the board).
 PHASE_SHARE = {"on the board": 0.2, "taking off": 0.15, "in flight": 0.4, "entering the water": 0.15,
                "under water": 0.1}
+PERSON_MARGINS = (1.3, 2.2)  # crop "person": box side / the clip's joint extent, drawn per training clip
+PERSON_EVAL_MARGIN = 1.6  # the demo configs' train.person_margin
+CROPS = ("frame", "person")
 PRETRAIN_SEEDS = range(1000, 2000)
 EVAL_SEEDS = range(2000, 3000)
 
@@ -86,26 +93,54 @@ def _picture(frame_bgr: np.ndarray, box: tuple[float, float, float, float]) -> n
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def clip_pairs(plan: ClipPlan, frames: int, random_crop: bool) -> list[Pair]:
-    """Captioned frames of one planned clip (phase-balanced frame choice, seeded by the plan)."""
+def _person_picture(frame_bgr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Render frame -> the person's square box -> SHORT_SIDE square -> JPEG round trip; (S, S, 3) uint8 RGB."""
+    x0, y0, w, h = (int(v) for v in box)
+    crop = cv2.resize(frame_bgr[y0:y0 + h, x0:x0 + w], (SHORT_SIDE, SHORT_SIDE), interpolation=cv2.INTER_LINEAR)
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _frame_boxes(scene, rng: np.random.Generator, random_crop: bool, crop: str) -> list[tuple[float, float, float, float]]:
+    """The crop box (x0, y0, w, h) in render pixels of every frame of a scene."""
+    if crop == "frame":
+        return [_crop_box(rng if random_crop else None)] * len(scene.pix)
+    margin = float(rng.uniform(*PERSON_MARGINS)) if random_crop else PERSON_EVAL_MARGIN
+    w, h = RENDER_SIZE
+    return [(b.x0, b.y0, b.w, b.h) for b in person_boxes(keypoints(scene), h, w, margin)]
+
+
+def clip_pairs(plan: ClipPlan, frames: int, random_crop: bool, crop: str = "frame") -> list[Pair]:
+    """Captioned frames of one planned clip (phase-balanced frame choice, seeded by the plan).
+
+    Args:
+        random_crop: draw the crop (training) or take the evaluation one.
+        crop: "frame" or "person" (module doc).
+    """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     dive = dive_classes()[plan.label]
     scene = build_scene(dive, plan.seed, RENDER_SIZE, plan.fps, plan.venue_seed)
     rng = np.random.default_rng([*plan.seed, 5])
-    box = _crop_box(rng if random_crop else None)
-    states = frame_states(scene, box)
+    boxes = _frame_boxes(scene, rng, random_crop, crop)
+    states = frame_states(scene, boxes[0])
     picked = set(pick_frames([s.phase for s in states], frames, rng).tolist())
+    picture = _picture if crop == "frame" else _person_picture
     out = []
     for i, frame in enumerate(iter_frames(scene)):
         if i in picked:
-            out.append(Pair(f"{plan.seed[0]:04d}_{plan.index:05d}_{i:03d}", _picture(frame, box),
-                            caption(states[i]), plan.label, plan.index, i, asdict(states[i])))
+            state = states[i] if crop == "frame" else frame_states(scene, boxes[i])[i]  # framing within its own box
+            out.append(Pair(f"{plan.seed[0]:04d}_{plan.index:05d}_{i:03d}", picture(frame, boxes[i]),
+                            caption(state), plan.label, plan.index, i, asdict(state)))
     return out
 
 
-def iter_pairs(clips: int, seed: int, frames: int, random_crop: bool = True) -> Iterator[Pair]:
+def iter_pairs(clips: int, seed: int, frames: int, random_crop: bool = True, crop: str = "frame") -> Iterator[Pair]:
     """Captioned frames of `clips` clips rendered with `seed`, `frames` per clip."""
     for plan in progress(plan_clips(clips, seed), desc="render", unit="clip", leave=False):
-        yield from clip_pairs(plan, frames, random_crop)
+        yield from clip_pairs(plan, frames, random_crop, crop)
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -115,7 +150,7 @@ def _jpeg(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int = 2000) -> dict:
+def write_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int = 2000, crop: str = "frame") -> dict:
     """Write `clips` x `frames` captioned frames into out/clip-NNNNNN.tar; returns the manifest.
 
     The manifest (also written as out/manifest.json) holds the counts, the seed, the shard names
@@ -130,7 +165,7 @@ def write_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int 
     pattern = str(out / "clip-%06d.tar")
     count, captions = 0, set()
     with wds.ShardWriter(pattern, maxcount=shard_size, verbose=0, mtime=FIXED_MTIME) as sink:
-        for pair in iter_pairs(clips, seed, frames):
+        for pair in iter_pairs(clips, seed, frames, crop=crop):
             meta = {"label": pair.label, "clip": pair.clip, "frame": pair.frame, **pair.state}
             sink.write({"__key__": pair.key, "jpg": _jpeg(pair.image), "txt": pair.text, "json": json.dumps(meta)})
             count += 1
@@ -139,7 +174,7 @@ def write_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int 
     digest = hashlib.sha256()
     for shard in shards:
         digest.update(shard.read_bytes())
-    manifest = {"samples": count, "clips": clips, "frames_per_clip": frames, "seed": seed,
+    manifest = {"samples": count, "clips": clips, "frames_per_clip": frames, "seed": seed, "crop": crop,
                 "distinct_captions": len(captions), "shards": [s.name for s in shards],
                 "pattern": str(out / f"clip-{{000000..{len(shards) - 1:06d}}}.tar"), "sha256": digest.hexdigest()}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -147,12 +182,13 @@ def write_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int 
     return manifest
 
 
-def ensure_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int = 2000) -> dict:
+def ensure_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int = 2000, crop: str = "frame") -> dict:
     """The manifest of out's tars when they were written with these parameters and are intact, else write them."""
     path = Path(out) / "manifest.json"
     if path.is_file():
         manifest = json.loads(path.read_text())
-        same = (manifest.get("clips"), manifest.get("seed"), manifest.get("frames_per_clip")) == (clips, seed, frames)
+        known = (manifest.get("clips"), manifest.get("seed"), manifest.get("frames_per_clip"), manifest.get("crop", "frame"))
+        same = known == (clips, seed, frames, crop)
         files = [Path(out) / name for name in manifest.get("shards", [])]
         if same and files and all(f.is_file() for f in files):
             digest = hashlib.sha256()
@@ -163,4 +199,4 @@ def ensure_shards(out: Path, clips: int, seed: int, frames: int, shard_size: int
                 return manifest
     for stale in Path(out).glob("clip-*.tar"):
         stale.unlink()
-    return write_shards(out, clips, seed, frames, shard_size)
+    return write_shards(out, clips, seed, frames, shard_size, crop)

@@ -5,7 +5,8 @@ the rendering; linear probes of the frozen class token for the phase (all frames
 (in-flight frames), trained on 70 % of the clips and tested on the others; the class token's
 between-clip spread; zero-shot top-1 over the 48 classes from the class sentences with
 frame-averaged image features. Frames are the demo's: 8 segment-centre frames of each clip,
-short side 96, centre square crop, resized to `image_size`.
+short side 96, centre square crop (or, with crop "person", the demo's person box), resized to
+`image_size`.
 """
 
 import logging
@@ -40,13 +41,13 @@ class EvalSet:
     labels: np.ndarray
 
 
-def make_eval_set(clips: int, seed: int = EVAL_SEEDS.start) -> EvalSet:
-    """Render `clips` clips with `seed`; keep FRAMES segment-centre frames of each (centre crop)."""
+def make_eval_set(clips: int, seed: int = EVAL_SEEDS.start, crop: str = "frame") -> EvalSet:
+    """Render `clips` clips with `seed`; keep FRAMES segment-centre frames of each (evaluation crop)."""
     if seed not in EVAL_SEEDS:
         raise ValueError(f"evaluation renders use seeds {EVAL_SEEDS.start}-{EVAL_SEEDS.stop - 1}, got {seed}")
     pairs: list[Pair] = []
     for plan in progress(plan_clips(clips, seed), desc="render eval", unit="clip", leave=False):
-        every = clip_pairs(plan, 10_000, random_crop=False)  # all frames
+        every = clip_pairs(plan, 10_000, random_crop=False, crop=crop)  # all frames
         pairs += [every[i] for i in segment_indices(len(every), FRAMES, 0.5, None)]
     return EvalSet(np.stack([p.image for p in pairs]), [p.text for p in pairs], [p.state["phase"] for p in pairs],
                    [p.state["shape"] for p in pairs], np.array([p.clip for p in pairs]),
@@ -160,7 +161,7 @@ def evaluate_clip(clip: nn.Module, tokenizer, data: EvalSet, image_size: int) ->
 
 
 def measure(model: str, pretrained: str | None, sizes: tuple[int, ...] = (64, 48), clips: int = 192,
-            seed: int = EVAL_SEEDS.start, baseline: bool = False) -> dict:
+            seed: int = EVAL_SEEDS.start, baseline: bool = False, crop: str = "frame") -> dict:
     """Load a backbone through `load_clip` (as `model.pretrained` does) and measure it at each size;
     with `baseline`, the same figures of a random initialisation go under "random"."""
     import open_clip
@@ -169,9 +170,9 @@ def measure(model: str, pretrained: str | None, sizes: tuple[int, ...] = (64, 48
     from pevl.pretrain.clip_model import register_configs
 
     register_configs()
-    data = make_eval_set(clips, seed)
+    data = make_eval_set(clips, seed, crop)
     tokenizer = open_clip.get_tokenizer(model)
-    out = {"model": model, "pretrained": pretrained, "render_seed": seed, "sizes": {}}
+    out = {"model": model, "pretrained": pretrained, "render_seed": seed, "crop": crop, "sizes": {}}
     for size in sizes:
         torch.manual_seed(0)  # a random backbone (pretrained None) is the same one every time
         out["sizes"][str(size)] = evaluate_clip(load_clip(model, pretrained, size), tokenizer, data, size)

@@ -85,7 +85,7 @@ def pretrain_clip(cfg: ClipPretrainConfig, work: Path, weights: Path) -> dict:
 
     work, weights = Path(work), Path(weights)
     start, cpu0 = time.perf_counter(), _cpu_seconds()
-    manifest = ensure_shards(work / "data", cfg.clips, cfg.render_seed, cfg.frames_per_clip, cfg.shard_size)
+    manifest = ensure_shards(work / "data", cfg.clips, cfg.render_seed, cfg.frames_per_clip, cfg.shard_size, cfg.crop)
     render_s = time.perf_counter() - start
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
