@@ -166,14 +166,24 @@ def post_json(url: str, body: dict) -> Any:
     return api_post(f"{base}/api", path, body, timeout=30)
 
 
-def latest_flow_run(prefect: str) -> str:
-    """The id of the latest completed run of the flow `pevl`."""
+def latest_flow_run(prefect: str, look_back: int = 20) -> str:
+    """The id of the latest completed run of the flow `pevl` that ran a stage (has a progress artifact).
+
+    A second `make demo` reuses every stage, so its run has nothing to show on the graph's progress;
+    the run that computed the outputs is the one to picture.
+    """
     runs = post_json(f"{prefect}/api/flow_runs/filter", {
         "flows": {"name": {"any_": ["pevl"]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
-        "sort": "START_TIME_DESC", "limit": 1})
+        "sort": "START_TIME_DESC", "limit": look_back})
     if not runs:
         raise SystemExit(f"no completed `pevl` flow run on {prefect}: run `make demo` first")
-    return runs[0]["id"]
+    for run in runs:
+        progress = post_json(f"{prefect}/api/artifacts/filter", {
+            "artifacts": {"type": {"any_": ["progress"]}, "flow_run_id": {"any_": [run["id"]]}}, "limit": 1})
+        if progress:
+            return run["id"]
+    raise SystemExit(f"none of the last {len(runs)} completed `pevl` flow runs on {prefect} ran a stage (each "
+                     "reused every cached output, so there is no progress to show): `make clean && make demo`")
 
 
 def grid_runs(mlflow: str, experiment: str) -> tuple[str, str, list[Any]]:
