@@ -33,7 +33,7 @@ def test_cache_keys_follow_each_stage_config(tmp_path):
     base = keys(config(tmp_path))
     assert keys(config(tmp_path)) == base
     assert changed(base, keys(config(tmp_path, "train.lr=0.0123"))) == {"train", "evaluate", "grid"}
-    assert changed(base, keys(config(tmp_path, "train.eval_crops=3"))) == {"evaluate"}
+    assert changed(base, keys(config(tmp_path, "train.eval_clips=2"))) == {"evaluate"}
     assert changed(base, keys(config(tmp_path, "poses.rtmlib.pose_input_size=[96,96]"))) == {
         "poses", "shard", "train", "evaluate", "grid"}
     assert changed(base, keys(config(tmp_path, "decode.frames=12"))) == set(STAGES) - {"ingest"}

@@ -95,3 +95,7 @@ def test_eval_views_follow_the_person(tmp_path):
 def test_person_crop_with_three_eval_crops_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="eval_crops must be 1 with crop=person"):
         tiny_config(tmp_path, ["train.crop=person", "train.eval_crops=3"])
+    cfg = tiny_config(tmp_path, ["train.crop=person"])
+    clip, pose = _walking_person()
+    with pytest.raises(ConfigError, match="3 spatial crops asked of a model trained with train.crop=person"):
+        eval_views(clip, pose, cfg, clips=1, crops=3)  # `pevl evaluate --crops 3` on such a checkpoint

@@ -15,7 +15,8 @@ def trained(tmp_path_factory, mlflow_uri):
     from pevl.stages.train import run_evaluate, run_train
 
     cfg = tiny_config(tmp_path_factory.mktemp("train"),
-                      [f"tracking.uri={mlflow_uri}", "train.test_checkpoint=best", "tracking.experiment=train-e2e"])
+                      [f"tracking.uri={mlflow_uri}", "train.test_checkpoint=best", "tracking.experiment=train-e2e",
+                       "train.crop=frame"])  # frame crops: the evaluate command's 2 x 3 views below
     write_fixture_shards(cfg)
     trained = run_train(cfg, tags={"prefect.flow_run_id": "flow-123"})
     tested = run_evaluate(cfg)

@@ -27,7 +27,7 @@ import numpy as np
 from pevl.data.checked_tars import checked_tar_samples, expected_counts
 from pevl.data.person_crop import crop_person, person_boxes
 from pevl.data.transforms import aligned_indices, centre_crop_boxes, crop_frames, crop_pose, random_crop_box
-from schemas import PipelineConfig
+from schemas import ConfigError, PipelineConfig
 
 
 def read_sizes(shards: Path) -> dict[str, int]:
@@ -99,6 +99,9 @@ def eval_views(frames: np.ndarray, pose: np.ndarray, cfg: PipelineConfig, clips:
     videos, poses = [], []
     person = None
     if t.crop == "person":
+        if crops != 1:
+            raise ConfigError(f"{crops} spatial crops asked of a model trained with train.crop=person (its view follows "
+                              "the person): evaluate it with 1 crop")
         person = person_boxes(pose, frames.shape[1], frames.shape[2], t.person_margin)
     for c in range(clips):
         vid_idx, pose_idx = aligned_indices(len(frames), m.num_frames, m.pose_frame_ratio, (c + 0.5) / clips, None)
