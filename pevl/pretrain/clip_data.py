@@ -87,7 +87,12 @@ def _picture(frame_bgr: np.ndarray, box: tuple[float, float, float, float]) -> n
     small = cv2.resize(frame_bgr, (round(RENDER_SIZE[0] * scale), SHORT_SIDE), interpolation=cv2.INTER_AREA)
     x0 = round(box[0] * scale)
     crop = small[:, x0:x0 + SHORT_SIDE]
-    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return _lossy_rgb(crop)
+
+
+def _lossy_rgb(crop_bgr: np.ndarray) -> np.ndarray:
+    """JPEG round trip at the demo's blockiness; BGR in, (S, S, 3) uint8 RGB out."""
+    ok, buf = cv2.imencode(".jpg", crop_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -97,10 +102,7 @@ def _person_picture(frame_bgr: np.ndarray, box: tuple[float, float, float, float
     """Render frame -> the person's square box -> SHORT_SIDE square -> JPEG round trip; (S, S, 3) uint8 RGB."""
     x0, y0, w, h = (int(v) for v in box)
     crop = cv2.resize(frame_bgr[y0:y0 + h, x0:x0 + w], (SHORT_SIDE, SHORT_SIDE), interpolation=cv2.INTER_LINEAR)
-    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return _lossy_rgb(crop)
 
 
 def _frame_boxes(scene, rng: np.random.Generator, random_crop: bool, crop: str) -> list[tuple[float, float, float, float]]:
