@@ -1,22 +1,15 @@
 """scripts/screenshots.py pictures the flow run that computed the demo's outputs, not a later all-cached
 rerun (which has no progress artifacts): checked against a real Prefect server."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from pevl.progress import UiProgress
+from scripts_import import load_script
 from servers import drain_prefect_clients, prefect_server
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("screenshots")
 
 
 def test_the_latest_run_that_ran_a_stage_is_pictured_not_a_cached_rerun(tmp_path):
