@@ -87,7 +87,8 @@ def test_eval_views_are_deterministic_clips_times_crops(tmp_path):
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    cfg = tiny_config(tmp_path_factory.mktemp("loader"), ["train.num_workers=2", "train.crop=frame", "train.crop_scale=[0.5,1.0]"])
+    cfg = tiny_config(tmp_path_factory.mktemp("loader"), ["train.num_workers=2", "train.crop=frame", "train.crop_scale=[0.5,1.0]",
+                                                          "train.flip_prob=0.5"])  # the demo configs do not flip
     return cfg, write_fixture_shards(cfg, train_per_class=4, test_per_class=2, per_tar=3)
 
 
