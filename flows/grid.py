@@ -64,8 +64,9 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
         name = f"{step.stage} {Path(step.folder).name}"
         steps[step.folder] = data_task.with_options(task_run_name=name).submit(
             step, ctx.work_dir, ctx.lease, wait_for=[steps[step.after]] if step.after else [])
-    # Rows on the base data first, so they train while the other rows' data steps run.
-    queue = sorted(range(len(plan.jobs)), key=lambda i: bool(plan.jobs[i].needs))
+    # plan.dispatch(): rows on the base data first (they train while the other rows' data steps
+    # run), longest first, rows another worker is training last (pevl.grid_cost)
+    queue = plan.dispatch()
     outcomes: dict[str, str] = {}
     results: dict[int, RowResult] = {}
     pending: dict[PrefectFuture, int] = {}

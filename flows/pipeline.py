@@ -3,7 +3,8 @@
 Parameters: the root config, `stages` (which to run, default all), `force` (which to recompute
 even when cached) and `overrides` (dotted keys applied to the config, e.g. {"train.lr": 0.01}).
 A stage is reported as `ran`, `cached` (Prefect cache hit whose outputs are still there) or
-`reused` (the stage function found its complete output). Deployments: flows/deployments.py.
+`reused` (the stage function found its complete output). With `grid.beside_train` the train and
+evaluate stages run in a thread beside the grid (flows/beside.py). Deployments: flows/deployments.py.
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
+from flows.beside import BESIDE, overlaps, run_beside
 from flows.caching import outputs_present
 from flows.stages import STAGES, TASKS
 from flows.summary import StageOutcome, publish, publish_config_error
@@ -63,16 +65,17 @@ def result_storage(cfg: PipelineConfig):
     return block
 
 
-def run_stage(stage: str, cfg: PipelineConfig, forced: bool, storage: Any, tags: dict[str, str]) -> StageOutcome:
-    """Run one stage task; a cache hit whose outputs are gone is recomputed."""
+def run_stage(stage: str, cfg: PipelineConfig, forced: bool, storage: Any, tags: dict[str, str],
+              **extra: Any) -> StageOutcome:
+    """Run one stage task (`extra`: more task parameters); a cache hit whose outputs are gone is recomputed."""
     logger = get_run_logger()
     task = TASKS[stage].with_options(result_storage=storage, refresh_cache=forced)
-    state = task(cfg, force=forced, tags=tags, return_state=True)
+    state = task(cfg, force=forced, tags=tags, return_state=True, **extra)
     result = state.result()  # a failed stage raises its own error here
     cached = state.name == "Cached"
     if cached and not outputs_present(result.output):
         logger.warning("stage %s: cached result points at %s, which is gone: recomputing", stage, result.output)
-        state = task.with_options(refresh_cache=True)(cfg, force=False, tags=tags, return_state=True)
+        state = task.with_options(refresh_cache=True)(cfg, force=False, tags=tags, return_state=True, **extra)
         result, cached = state.result(), False
     status = "cached" if cached else "reused" if result.skipped else "ran"
     logger.info("stage %s: %s (%.1f s) -> %s", stage, status, result.seconds, result.output)
@@ -95,8 +98,17 @@ def pevl_flow(
     try:
         with work_dir_lock(paths.work_dir(cfg)):  # one writer per work dir; a second run fails naming the pid
             storage = result_storage(cfg)
+
+            def run(stage: str, **extra: Any) -> StageOutcome:
+                return run_stage(stage, cfg, stage in (force or []), storage, tags, **extra)
+
+            beside = overlaps(cfg, wanted)
             for stage in wanted:
-                outcomes.append(run_stage(stage, cfg, stage in (force or []), storage, tags))
+                if beside and stage in (*BESIDE, "grid"):
+                    if stage == "train":  # train, evaluate and grid at once (flows/beside.py)
+                        run_beside(cfg, wanted, run, outcomes)
+                    continue
+                outcomes.append(run(stage))
             record = publish(cfg, outcomes, tags)
     except Exception as e:
         stage = wanted[len(outcomes)] if len(outcomes) < len(wanted) else "summary"

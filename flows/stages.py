@@ -133,13 +133,15 @@ def evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | No
 
 
 @_stage_task("grid", io_bound=False)
-def grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None) -> StageResult:
+def grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None,
+         deferred: list[str] | None = None) -> StageResult:
     """Base config + grid file -> parent/child MLflow runs and a comparison table (run_grid), its
-    rows and data steps tasks of the subflow `grid-rows` (flows.grid)."""
+    rows and data steps tasks of the subflow `grid-rows` (flows.grid); `deferred`: train folders
+    the flow is training beside the grid (flows.beside), whose rows start last."""
     from flows.grid import run_grid_dag
     from pevl.stages.grid import run_grid
 
-    return run_grid(cfg, force, tags, execute=run_grid_dag)
+    return run_grid(cfg, force, tags, execute=run_grid_dag, deferred=frozenset(deferred or ()))
 
 
 TASKS = {"ingest": ingest, "decode": decode, "poses": poses, "shard": shard, "train": train,

@@ -6,8 +6,8 @@ rows share, such as the decoded clips of a row that changes only poses, is made 
 and one job per row x seed. `run_data_step` and `run_row` are what a Prefect task or a pool
 worker calls; both run under the lock the grid's process lent them (`pevl.lock.inherited_lock`),
 and each data step also holds its folder's lock. `run_local` is `pevl grid`'s scheduler: data
-steps in series, then the rows on a pool of grid.parallel threads or processes. The Prefect DAG
-of the same plan is flows/grid.py.
+steps in series, then the rows on a pool of grid.parallel threads or processes, longest first
+(`pevl.grid_cost`). The Prefect DAG of the same plan is flows/grid.py.
 """
 
 import logging
@@ -54,10 +54,15 @@ class RowJob:
 
 @dataclass(frozen=True)
 class GridPlan:
-    """Data steps in dependency order, then the row jobs in grid order."""
+    """Data steps in dependency order, the row jobs in grid order, and the order to start the jobs in."""
 
     steps: tuple[DataStep, ...]
     jobs: tuple[RowJob, ...]
+    order: tuple[int, ...] = ()  # job indices, longest first (pevl.grid_cost); empty: grid order
+
+    def dispatch(self) -> list[int]:
+        """Job indices in the order to start them."""
+        return list(self.order or range(len(self.jobs)))
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,12 @@ GridOutcome = tuple[dict[str, str], list[RowResult]]
 GridExecutor = Callable[[GridPlan, GridContext, PipelineConfig], GridOutcome]
 
 
-def plan_grid(children: list[GridChild]) -> GridPlan:
-    """The data steps of the rows that change data (deduplicated by folder) and one job per child."""
+def plan_grid(children: list[GridChild], costs: list[float] | None = None,
+              deferred: frozenset[str] = frozenset()) -> GridPlan:
+    """The data steps of the rows that change data (deduplicated by folder), one job per child and
+    the order to start them (`pevl.grid_cost.dispatch_order` of `costs`; grid order without)."""
+    from pevl.grid_cost import dispatch_order
+
     steps: dict[str, DataStep] = {}
     jobs = []
     for child in children:
@@ -104,7 +113,8 @@ def plan_grid(children: list[GridChild]) -> GridPlan:
             needs.append(folder)
             after = folder
         jobs.append(RowJob(child.name, child.seed, child.cfg, child.data, tuple(needs)))
-    return GridPlan(tuple(steps.values()), tuple(jobs))
+    order = dispatch_order(children, costs if costs is not None else [0.0] * len(children), deferred)
+    return GridPlan(tuple(steps.values()), tuple(jobs), order)
 
 
 def run_data_step(step: DataStep, work_dir: str, lease: str) -> StageResult:
@@ -122,8 +132,9 @@ def _train_and_test(job: RowJob, ctx: GridContext) -> tuple[dict[str, float], st
     from pevl.tracking_inputs import log_shard_inputs
 
     ablation = f"{ctx.spec_name}/{job.name}"
-    trained = run_train(job.cfg, ctx.force, parent_run_id=ctx.parent_run_id, ablation=ablation, tags=ctx.tags)
-    tested = run_evaluate(job.cfg, ctx.force, ctx.tags)
+    with folder_lock(paths.train_dir(job.cfg)):  # one writer of a run folder (the flow's train stage may hold it)
+        trained = run_train(job.cfg, ctx.force, parent_run_id=ctx.parent_run_id, ablation=ablation, tags=ctx.tags)
+        tested = run_evaluate(job.cfg, ctx.force, ctx.tags)
     metrics = {**trained.metrics, **tested.metrics}
     run_id = trained.info.get("mlflow_run_id", "")
     if trained.skipped and ctx.parent_run_id:
@@ -190,7 +201,7 @@ def run_local(plan: GridPlan, ctx: GridContext, cfg: PipelineConfig) -> GridOutc
             log.error("grid %s: data stage %s in %s failed: %s", ctx.spec_name, step.stage, step.folder, e)
             steps[step.folder] = step_outcome(None, e)
     results: dict[int, RowResult] = {i: r for i, j in enumerate(plan.jobs) if (r := blocked(j, steps))}
-    todo = [i for i in range(len(plan.jobs)) if i not in results]
+    todo = [i for i in plan.dispatch() if i not in results]
     workers = min(cfg.grid.parallel, len(todo))
     if workers <= 1:
         results.update({i: run_row(plan.jobs[i], ctx) for i in todo})

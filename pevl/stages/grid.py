@@ -13,6 +13,7 @@ from pathlib import Path
 from pevl import paths
 from pevl.console import say
 from pevl.grid import GridChild, GridRow, expand, load_grid, write_comparison
+from pevl.grid_cost import row_costs
 from pevl.grid_schedule import GridContext, GridExecutor, GridPlan, RowResult, plan_grid, run_local
 from pevl.grid_study import write_study
 from pevl.lock import lease, work_dir_lock
@@ -70,19 +71,21 @@ def _summary(rows: list[GridRow]) -> dict[str, float]:
 
 
 def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | None = None,
-             execute: GridExecutor | None = None) -> StageResult:
+             execute: GridExecutor | None = None, deferred: frozenset[str] = frozenset()) -> StageResult:
     """Run every row of `cfg.grid.file` (x seeds); table + chart on the parent run.
 
     Rows run through `execute` (default `run_local`: grid.parallel at a time; the Prefect flow
-    passes its DAG). A failed row is reported in the table and raises GridRowsFailed once the
+    passes its DAG), longest first (`pevl.grid_cost`; `deferred`: train folders another worker of
+    this run is training, whose rows start last and reuse it). A failed row is reported in the table and raises GridRowsFailed once the
     others finished; a rerun reuses every finished row. info: mlflow_run_id (the parent), table,
     chart; metrics: <row>/top1 and <row>/mean_class_acc (means over seeds).
     """
     with work_dir_lock(paths.work_dir(cfg)):  # re-entrant: the CLI or the flow usually holds it already
-        return _run_grid(cfg, force, tags or {}, execute or run_local)
+        return _run_grid(cfg, force, tags or {}, execute or run_local, frozenset(deferred))
 
 
-def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: GridExecutor) -> StageResult:
+def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: GridExecutor,
+              deferred: frozenset[str]) -> StageResult:
     started = time.perf_counter()
     spec = load_grid(cfg.grid.file)
     folder = paths.grid_dir(cfg, spec.model_dump(mode="json"))
@@ -95,13 +98,14 @@ def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: G
         return cached
     cfg = checked_tracking(cfg)  # fail fast (or go untracked) before the first row
     children = expand(cfg, spec)
-    plan = plan_grid(children)
+    costs = row_costs(children) if cfg.grid.parallel > 1 and len(children) > 1 else None
+    plan = plan_grid(children, costs, deferred)
     prepare(folder, True, {})
     parent = start_run(cfg, f"grid:{spec.name}", spec.name, None, {**tags, "grid": spec.name, "stage": "grid"})
     parent.log_artifact(Path(cfg.grid.file), "grid")
     ctx = GridContext(spec.name, parent.run_id, str(paths.work_dir(cfg)), lease(paths.work_dir(cfg)), force, tags)
-    log.info("grid %s: %d rows x seeds, %d data steps, %d at a time", spec.name, len(plan.jobs), len(plan.steps),
-             cfg.grid.parallel)
+    log.info("grid %s: %d rows x seeds, %d data steps, %d at a time, starting %s", spec.name, len(plan.jobs),
+             len(plan.steps), cfg.grid.parallel, ", ".join(f"{plan.jobs[i].name}/{plan.jobs[i].seed}" for i in plan.dispatch()))
     try:
         steps, results = execute(plan, ctx, cfg)
     except BaseException:
