@@ -37,10 +37,11 @@ def training_clips(cfg: PipelineConfig) -> int:
 def clip_gflops(cfg: PipelineConfig) -> float:
     """Forward GFLOPs of one clip of the row's model; 0.0 (and a warning) when it cannot be built here."""
     try:
-        from pevl.model import build_model
+        from pevl.model.build import build_seeded
         from pevl.model_info import clip_flops, placeholder_classes
 
-        return clip_flops(build_model(cfg.model, placeholder_classes(2)), cfg.model)[0]
+        # the RNG left as it was: a train stage may be building its model in another thread
+        return clip_flops(build_seeded(cfg.model, placeholder_classes(2), 0, restore=True), cfg.model)[0]
     except Exception as e:  # noqa: BLE001 - an estimate only orders rows; the row itself reports real errors
         log.warning("grid: no cost estimate for a row (%s: %s); it starts after the others", type(e).__name__, e)
         return 0.0

@@ -1,7 +1,9 @@
 """`build_model`: the one place that reads the model config (torchtune-style builder)."""
 
+import contextlib
 import functools
 import logging
+import threading
 
 import torch
 from torch import nn
@@ -23,6 +25,7 @@ from schemas import ClassText, ModelConfig
 from schemas.model import active_scores
 
 log = logging.getLogger(__name__)
+_GLOBAL_RNG = threading.Lock()  # torch's global RNG is one per process, shared by its threads
 
 
 def _adapters(cfg: ModelConfig, use: bool, width: int, num_blocks: int) -> AdapterStack | None:
@@ -148,3 +151,16 @@ def build_model(cfg: ModelConfig, classes: list[ClassText]) -> PeVL:
     n_train = sum(p.numel() for p in model.trainable_parameters())
     log.info("built PeVL %s (%d classes, %.2f M trainable parameters)", cfg.backbone, len(classes), n_train / 1e6)
     return model
+
+
+def build_seeded(cfg: ModelConfig, classes: list[ClassText], seed: int, restore: bool = False) -> PeVL:
+    """`build_model` with torch's global RNG seeded to `seed`, under a process-wide lock.
+
+    Threads of one process share that RNG, so two builds at once (the flow's train stage beside a
+    grid's cost estimate, grid rows on the thread runner) would draw each other's numbers and the
+    same config would train differently. Training draws nothing from it after the build. With
+    `restore`, the RNG is left as it was (for a throwaway model, e.g. a FLOP count).
+    """
+    with _GLOBAL_RNG, (torch.random.fork_rng(devices=[]) if restore else contextlib.nullcontext()):
+        torch.manual_seed(seed)
+        return build_model(cfg, classes)

@@ -160,13 +160,10 @@ def load_classes(path: Path) -> list[dict]:
 
 def build_model_for(cfg: PipelineConfig, classes: list[dict], device: Any) -> Any:
     """Seeded `build_model(cfg.model, classes)` on the device (same init on every rank)."""
-    import torch
-
-    from pevl.model import build_model
+    from pevl.model.build import build_seeded
     from schemas import ClassText
 
-    torch.manual_seed(cfg.seed)
-    return build_model(cfg.model, [ClassText.model_validate(c) for c in classes]).to(device)
+    return build_seeded(cfg.model, [ClassText.model_validate(c) for c in classes], cfg.seed).to(device)
 
 
 def _setup(cfg: PipelineConfig, classes: list[dict], steps: int, state: DistState) -> _Run:
