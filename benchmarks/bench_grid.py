@@ -1,9 +1,11 @@
 """A 4-row grid with its rows one at a time vs N at a time (`grid.parallel`), same shards, same seed.
 
     series    grid.parallel=1: the rows train one after another in this process;
-    parallel  grid.parallel=N on a pool of N spawned processes (orchestration.task_runner=process),
-              each row with train.threads=1.
-Reports the wall time of each mode and each row's test top-1 in both (they must be equal: the same
+    listed    grid.parallel=N on a pool of N spawned processes (orchestration.task_runner=process),
+              each row with train.threads=1, rows started in the grid file's order (grid.order=listed;
+              the 4 rows are listed cheapest first, so the longest starts last);
+    longest   the same pool, longest rows first (grid.order=longest_first, pevl/grid_cost.py).
+Reports the wall time of each mode and each row's test top-1 in all (they must be equal: the same
 config and seed give the same weights wherever they train). The data stages run once first, and
 each mode retrains every row (`force`). Wall time swings with other load on a shared machine.
 
@@ -41,11 +43,11 @@ def make_config(work: Path, args: argparse.Namespace):
         f"grid.file={grid}", "orchestration.task_runner=process"])
 
 
-def run_mode(cfg, parallel: int) -> tuple[float, dict[str, float]]:
+def run_mode(cfg, parallel: int, order: str = "longest_first") -> tuple[float, dict[str, float]]:
     """Wall seconds of one forced grid run and each row's test top-1."""
     from pevl.stages.grid import run_grid
 
-    cfg = cfg.model_copy(update={"grid": cfg.grid.model_copy(update={"parallel": parallel})})
+    cfg = cfg.model_copy(update={"grid": cfg.grid.model_copy(update={"parallel": parallel, "order": order})})
     t0 = time.perf_counter()
     result = run_grid(cfg, force=True)
     seconds = time.perf_counter() - t0
@@ -54,7 +56,7 @@ def run_mode(cfg, parallel: int) -> tuple[float, dict[str, float]]:
 
 
 def main() -> None:
-    """Run the data stages once, then the grid in series and in parallel; print the comparison."""
+    """Run the data stages once, then the grid in series, in listed order and longest first; print the comparison."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default=None, help="folder for data and runs (default: a temp dir)")
     p.add_argument("--parallel", type=int, default=2)
@@ -71,16 +73,19 @@ def main() -> None:
     t0 = time.perf_counter()
     run_stages(cfg, DATA_STAGES)
     say(f"data stages: {time.perf_counter() - t0:.1f} s")
-    series_s, series = run_mode(cfg, 1)
-    parallel_s, parallel = run_mode(cfg, args.parallel)
-    say(f"| mode | rows at a time | wall s |\n|---|---|---|\n| series | 1 | {series_s:.1f} |\n"
-        f"| parallel | {args.parallel} | {parallel_s:.1f} |\n\nspeed-up {series_s / parallel_s:.2f}x")
-    say("| row | top-1 series | top-1 parallel | row s series | row s parallel |\n|---|---|---|---|---|")
+    modes = {"series": (1, "listed"), "listed": (args.parallel, "listed"), "longest": (args.parallel, "longest_first")}
+    runs = {name: run_mode(cfg, *mode) for name, mode in modes.items()}
+    say("| mode | rows at a time | wall s | speed-up vs series |\n|---|---|---|---|")
+    for name, (parallel, _) in modes.items():
+        say(f"| {name} | {parallel} | {runs[name][0]:.1f} | {runs['series'][0] / runs[name][0]:.2f}x |")
+    say("\n| row | " + " | ".join(f"top-1 {m}" for m in modes) + " | " + " | ".join(f"row s {m}" for m in modes)
+        + " |\n|" + "---|" * (1 + 2 * len(modes)))
     equal = True
-    for name in ROWS:
-        a, b = series[name]["metrics"]["test/top1"], parallel[name]["metrics"]["test/top1"]
-        equal &= a == b
-        say(f"| {name} | {a:.4f} | {b:.4f} | {series[name]['seconds']:.1f} | {parallel[name]['seconds']:.1f} |")
+    for row in ROWS:
+        tops = [runs[m][1][row]["metrics"]["test/top1"] for m in modes]
+        equal &= len(set(tops)) == 1
+        say(f"| {row} | " + " | ".join(f"{t:.4f}" for t in tops) + " | "
+            + " | ".join(f"{runs[m][1][row]['seconds']:.1f}" for m in modes) + " |")
     say(f"results equal: {'yes' if equal else 'NO'}")
 
 

@@ -134,6 +134,9 @@ class GridConfig(Strict):
     parallel: int = Field(1, ge=1, description="grid rows (x seeds) running at once on the task runner; 1 = in series")
     row_resources: dict[str, float] = Field(
         {}, description="Dask worker resources one row takes (e.g. {GPU: 1}, as `dask worker --resources GPU=1` declares)")
+    order: Literal["longest_first", "listed"] = Field(
+        "longest_first", description="which rows a pool of grid.parallel starts first: the longest (estimated "
+        "FLOPs x epochs x clips, pevl/grid_cost.py) or the grid file's order")
     beside_train: bool = Field(
         False, description="in the flow, start the grid's rows while the train stage trains (the row that is the "
         "base config waits for it and reuses it); for a machine with room for grid.parallel + 1 trainings")

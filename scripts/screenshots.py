@@ -11,7 +11,7 @@ DevTools protocol on a free loopback port; each page is loaded, then the script 
 captures it. Writes, each at 1600 px wide:
 
 - prefect-flow-run.png: the latest `pevl` flow run's page with its task graph;
-- mlflow-runs.png: the experiment's runs table, the grid's parent run expanded into its child
+- mlflow-runs.png: the experiment's runs table, the grid parent run of that flow run expanded into its child
   runs, with the test metric columns;
 - mlflow-artifacts-confusion.png / mlflow-artifacts-pose-overlay.png: a grid child run's
   artifacts, the confusion matrix and the pose overlay of its test split.
@@ -186,18 +186,20 @@ def latest_flow_run(prefect: str, look_back: int = 20) -> str:
                      "reused every cached output, so there is no progress to show): `make clean && make demo`")
 
 
-def grid_runs(mlflow: str, experiment: str) -> tuple[str, str, list[Any]]:
-    """(experiment id, the latest grid parent run id, its child runs) from the MLflow server."""
+def grid_runs(mlflow: str, experiment: str, flow_run_id: str = "") -> tuple[str, str, list[Any]]:
+    """(experiment id, the latest grid parent run id, its child runs) from the MLflow server; with
+    `flow_run_id`, the grid of that Prefect flow run (the one the Prefect pictures show)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=mlflow)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise SystemExit(f"no experiment {experiment!r} on {mlflow}: run `make demo` first")
-    parents = client.search_runs([exp.experiment_id], "tags.stage = 'grid'", order_by=["start_time DESC"],
-                                 max_results=1)
+    query = "tags.stage = 'grid'" + (f" and tags.`prefect.flow_run_id` = '{flow_run_id}'" if flow_run_id else "")
+    parents = client.search_runs([exp.experiment_id], query, order_by=["start_time DESC"], max_results=1)
     if not parents:
-        raise SystemExit(f"no grid run in {experiment!r}: run `make demo` first")
+        raise SystemExit(f"no grid run in {experiment!r}" + (f" of flow run {flow_run_id}" if flow_run_id else "")
+                         + ": run `make demo` first")
     parent = parents[0].info.run_id
     children = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
     return exp.experiment_id, parent, children
@@ -213,9 +215,8 @@ def artifact_run(children: list[Any]) -> str:
     return best.data.tags.get("reused_run_id") or best.info.run_id
 
 
-def shoot_prefect(page: Page, prefect: str, out: Path) -> list[Path]:
+def shoot_prefect(page: Page, prefect: str, run_id: str, out: Path) -> list[Path]:
     """The flow run page (its graph, then its Artifacts tab), the comparison table and the summary's links."""
-    run_id = latest_flow_run(prefect)
     page.goto(f"{prefect}/runs/flow-run/{run_id}", "document.querySelector('canvas')", settle=5.0)
     shots = [page.shoot(out / "prefect-flow-run.png", height=900)]
     page.resize(1300)  # the task runs' artifacts load once they are in view
@@ -315,10 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="folder for the PNGs")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    exp_id, parent, children = grid_runs(args.mlflow, args.experiment)
+    prefect = args.prefect.rstrip("/")
+    run_id = latest_flow_run(prefect)
+    exp_id, parent, children = grid_runs(args.mlflow, args.experiment, run_id)
     shown = artifact_run(children)
     with browser() as page:
-        shoot_prefect(page, args.prefect.rstrip("/"), args.out)
+        shoot_prefect(page, prefect, run_id, args.out)
         shoot_mlflow_runs(page, args.mlflow.rstrip("/"), exp_id, parent, args.out)
         if shown:
             shoot_mlflow_artifacts(page, args.mlflow.rstrip("/"), exp_id, shown, args.out)

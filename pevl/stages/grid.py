@@ -98,7 +98,8 @@ def _run_grid(cfg: PipelineConfig, force: bool, tags: dict[str, str], execute: G
         return cached
     cfg = checked_tracking(cfg)  # fail fast (or go untracked) before the first row
     children = expand(cfg, spec)
-    costs = row_costs(children) if cfg.grid.parallel > 1 and len(children) > 1 else None
+    longest = cfg.grid.order == "longest_first" and cfg.grid.parallel > 1 and len(children) > 1
+    costs = row_costs(children) if longest else None
     plan = plan_grid(children, costs, deferred)
     prepare(folder, True, {})
     parent = start_run(cfg, f"grid:{spec.name}", spec.name, None, {**tags, "grid": spec.name, "stage": "grid"})
