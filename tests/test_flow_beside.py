@@ -85,9 +85,9 @@ def test_train_and_evaluate_run_beside_the_grid_whose_base_row_reuses_them(grid_
         trained_at = (paths.train_dir(cfg) / "_COMPLETE").stat().st_mtime
         first = min(rows["no_pose"]["span"][0], rows["no_ucmr"]["span"][0])
         grid_started = client.get_run(record["stages"]["grid"]["info"]["mlflow_run_id"]).info.start_time / 1000
-        print(f"grid parent run started {grid_started - trained_at:+.1f} s, first row {first - trained_at:+.1f} s "
-              f"after the train stage ended ({record['stages']['train']['seconds']:.1f} s)")
-        assert grid_started < first < trained_at, "no grid row trained while the train stage did"
+        assert grid_started < first < trained_at, (
+            f"no grid row trained while the train stage did: grid started {grid_started - trained_at:+.1f} s, first row "
+            f"{first - trained_at:+.1f} s after the train stage ended ({record['stages']['train']['seconds']:.1f} s)")
         assert rows["pevl"]["span"][1] >= trained_at  # the base row waited for the train stage, then reused it
 
         train_run = client.get_run(record["stages"]["train"]["info"]["mlflow_run_id"])
