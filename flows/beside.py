@@ -1,4 +1,4 @@
-"""The train and evaluate stages beside the grid (`grid.beside_train`): one pool, no idle core.
+"""The train and evaluate stages beside the grid (`grid.beside_train`): the lone train stage's idle core does grid work.
 
 Run in order, the flow trains the base config alone (on a 2-core CPU the tiny model's step uses
 about one core), then the grid trains its other rows. With `grid.beside_train` the flow starts the
@@ -6,8 +6,8 @@ train stage (then evaluate) in a thread, waits until that thread holds the run f
 (`pevl.lock.folder_lock`, which every grid row also takes around its train + evaluate), then runs
 the grid stage in the flow's own thread with the base config's train folder `deferred`: the grid
 starts that row last, its worker blocks on the lock until the train and evaluate stages are done,
-and reuses both. The stages keep their tasks, caching and outcomes; the summary lists them in
-pipeline order. A failure of either side is raised once both have ended (train/evaluate's first).
+and reuses both (measured on 2 cores: 28 s of the demo's 486 s of training saved, docs/training.md).
+The stages keep their tasks, caching and outcomes; the summary lists them in pipeline order. A failure of either side is raised once both have ended (train/evaluate's first).
 """
 
 import contextvars

@@ -76,8 +76,8 @@ def run_grid(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] | No
 
     Rows run through `execute` (default `run_local`: grid.parallel at a time; the Prefect flow
     passes its DAG), longest first (`pevl.grid_cost`; `deferred`: train folders another worker of
-    this run is training, whose rows start last and reuse it). A failed row is reported in the table and raises GridRowsFailed once the
-    others finished; a rerun reuses every finished row. info: mlflow_run_id (the parent), table,
+    this run is training, whose rows start last and reuse it). A failed row is reported in the
+    table and raises GridRowsFailed once the others finished; a rerun reuses every finished row. info: mlflow_run_id (the parent), table,
     chart; metrics: <row>/top1 and <row>/mean_class_acc (means over seeds).
     """
     with work_dir_lock(paths.work_dir(cfg)):  # re-entrant: the CLI or the flow usually holds it already
