@@ -65,11 +65,30 @@ def test_fourier_frame_mean_reads_body_shape_anywhere():
     a, ya = _shapes(rng, 200)
     b, yb = _shapes(rng, 100)
     read = JOINT_READOUTS["joints_fourier_frame_mean"]
-    fit = fit_logistic(read(a), ya, read(b), yb, l2=0.1, num_classes=2)
+    fit = fit_logistic(read(a, 6), ya, read(b, 6), yb, l2=0.1, num_classes=2)
     assert fit["test"] > 0.95, fit
     moved = a.copy()
     moved[..., :2] = a[..., :2] * 0.5 + 30.0
-    np.testing.assert_allclose(read(moved), read(a), atol=1e-3)  # the same bodies elsewhere, smaller
+    np.testing.assert_allclose(read(moved, 6), read(a, 6), atol=1e-3)  # the same bodies elsewhere, smaller
+
+
+def test_heatmap_mean_says_which_patch_holds_each_joint():
+    from pevl.eval.linear_probe import JOINT_READOUTS, heatmap_mean, video_frames
+
+    pose = np.zeros((1, 4, 17, 3), np.float32)
+    pose[0, :, :, :2] = 0.5 / 6  # every joint at the centre of the top-left patch of a 6 x 6 grid
+    pose[0, :, 3, :2] = (5.5 / 6, 2.5 / 6)  # joint 3: row 2, column 5
+    pose[0, :2, :, 2] = 1.0  # seen in frames 0-1 only
+    maps = heatmap_mean(pose, grid=6, sigma=0.5).reshape(17, 6, 6)
+    assert np.unravel_index(maps[0].argmax(), (6, 6)) == (0, 0)
+    assert np.unravel_index(maps[3].argmax(), (6, 6)) == (2, 5)
+    np.testing.assert_allclose(maps[0, 0, 0], 0.5, atol=1e-6)  # peak 1 in 2 of the 4 frames: missing joints add nothing
+    assert maps[0, 0, 3] < 1e-3  # 3 patches away
+    ordered = np.arange(16, dtype=np.float32).reshape(1, 16, 1, 1) * np.ones((1, 16, 17, 3), np.float32)
+    np.testing.assert_array_equal(video_frames(ordered, 8)[0, :, 0, 0], np.arange(0, 16, 2))  # align: pick
+    with pytest.raises(ValueError, match="not a multiple"):
+        video_frames(ordered, 5)
+    assert JOINT_READOUTS["joints_heatmap_video_frames"](ordered, 8).shape == (1, 17 * 36)
 
 
 @pytest.mark.slow
@@ -89,7 +108,8 @@ def test_probe_on_fixture_shards_reads_the_quadrant(tmp_path):
     # the mean over a frame's patch tokens drops where the square is: chance (0.25) or near it
     assert result["readouts"]["frames_token_mean"]["best_test"] <= 0.5, result
     assert set(result["readouts"]) == {"frame_mean_tokens", "frames_class_token", "frames_token_mean",
-                                       "joints_fourier_frame_mean", "joints_frames_concat"}
+                                       "joints_fourier_frame_mean", "joints_frames_concat",
+                                       "joints_heatmap_frame_mean", "joints_heatmap_video_frames"}
     assert result["readouts"]["joints_frames_concat"]["features"] == 4 * 17 * 3  # 4 pose frames x K x (x, y, seen)
 
     out = tmp_path / "probe.json"

@@ -10,8 +10,11 @@ concatenated in frame order) check whether frame order is what the frame mean lo
 
 Joints. The same regression on the clip's joints (person-centred as `model.pose_coords: person`
 does): the frame mean of fixed random Fourier features of each frame's whole pose (an order-blind
-reader of body configurations), and the joints of every frame concatenated in order. They say what
-the stored poses carry, against which the pose path of a trained model can be read.
+reader of body configurations), the joints of every frame concatenated in order, and the frame mean of
+each joint's Gaussian on the patch grid (all pose frames, or only those at the video frames): the
+last is what the baseline's linear readout would get from a frozen backbone whose patch tokens said
+which joints lie on them. They say what the stored poses carry, against which the pose path of a
+trained model, or a backbone, can be read.
 
 The clips are the evaluation views (`make_eval_loader`, one clip offset, one crop: the person box
 with `train.crop: person`); the joints are all `num_frames * pose_frame_ratio` pose frames of the
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 L2_WEIGHTS = (1.0, 0.1, 0.01, 0.001)
 FOURIER_FEATURES = 2048
 FOURIER_SEED = 0
+HEATMAP_GRID = 6  # the demo's patch grid: 48 px / 8 px patches
+HEATMAP_SIGMA = 0.5  # patches
 
 # (n, T, 1 + N, D) frozen frame tokens -> (n, F)
 VIDEO_READOUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -74,10 +79,37 @@ def fourier_mean(frames: np.ndarray, features: int = FOURIER_FEATURES, seed: int
     return np.cos(frames @ w + b).mean(1)
 
 
-# (n, Tp, K, 3) joints of the view -> (n, F)
-JOINT_READOUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "joints_fourier_frame_mean": lambda p: fourier_mean(person_centred(p)),
-    "joints_frames_concat": lambda p: person_centred(p).reshape(len(p), -1),
+def heatmap_mean(pose: np.ndarray, grid: int = HEATMAP_GRID, sigma: float = HEATMAP_SIGMA) -> np.ndarray:
+    """Frame mean of each joint's Gaussian on a grid x grid patch grid of the crop: (n, T, K, 3) -> (n, K*grid^2).
+
+    What a linear readout of frame-mean tokens would see if each patch token of a frozen backbone said
+    which joints lie on it (the patch grid of `model.image_size` / patch size: 6 x 6 at the demo's 48 px
+    with pevl-tiny's 8 px patches). Missing joints (score 0) add nothing.
+
+    Args:
+        pose: x, y in [0, 1] crop coordinates, score.
+        sigma: in patches.
+    """
+    centres = (np.arange(grid) + 0.5) / grid
+    gx = np.exp(-(((pose[..., 0:1] - centres) * grid) ** 2) / (2 * sigma**2))  # (n, T, K, grid)
+    gy = np.exp(-(((pose[..., 1:2] - centres) * grid) ** 2) / (2 * sigma**2))
+    maps = gy[..., :, None] * gx[..., None, :] * (pose[..., 2:3, None] > 0)  # (n, T, K, grid, grid)
+    return maps.mean(1).reshape(len(pose), -1).astype(np.float32)
+
+
+def video_frames(pose: np.ndarray, num_frames: int) -> np.ndarray:
+    """The pose frames at the video frames' sources (the first of each group, `align: pick`): (n, Tp, ...) -> (n, T, ...)."""
+    if pose.shape[1] % num_frames:
+        raise ValueError(f"{pose.shape[1]} pose frames are not a multiple of {num_frames} video frames")
+    return pose[:, :: pose.shape[1] // num_frames]
+
+
+# (n, Tp, K, 3) joints of the view, T video frames -> (n, F)
+JOINT_READOUTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "joints_fourier_frame_mean": lambda p, t: fourier_mean(person_centred(p)),
+    "joints_frames_concat": lambda p, t: person_centred(p).reshape(len(p), -1),
+    "joints_heatmap_frame_mean": lambda p, t: heatmap_mean(p),
+    "joints_heatmap_video_frames": lambda p, t: heatmap_mean(video_frames(p, t)),
 }
 
 
@@ -181,7 +213,8 @@ def probe(cfg: Any, shards: Path, l2_weights: tuple[float, ...] = L2_WEIGHTS) ->
     for name, readout in VIDEO_READOUTS.items():
         results[name] = _fit_all(readout(tokens_a), ya, readout(tokens_b), yb, len(classes), l2_weights, name)
     for name, readout in JOINT_READOUTS.items():
-        results[name] = _fit_all(readout(joints_a), ya, readout(joints_b), yb, len(classes), l2_weights, name)
+        results[name] = _fit_all(readout(joints_a, m.num_frames), ya, readout(joints_b, m.num_frames), yb,
+                                 len(classes), l2_weights, name)
     return {
         "shards": str(shards), "backbone": m.backbone, "pretrained": m.pretrained, "image_size": m.image_size,
         "num_frames": m.num_frames, "pose_frames": int(joints_a.shape[1]), "crop": cfg.train.crop,
