@@ -65,11 +65,11 @@ def test_fourier_frame_mean_reads_body_shape_anywhere():
     a, ya = _shapes(rng, 200)
     b, yb = _shapes(rng, 100)
     read = JOINT_READOUTS["joints_fourier_frame_mean"]
-    fit = fit_logistic(read(a, 6), ya, read(b, 6), yb, l2=0.1, num_classes=2)
+    fit = fit_logistic(read(a, 6, (6, 6)), ya, read(b, 6, (6, 6)), yb, l2=0.1, num_classes=2)
     assert fit["test"] > 0.95, fit
     moved = a.copy()
     moved[..., :2] = a[..., :2] * 0.5 + 30.0
-    np.testing.assert_allclose(read(moved, 6), read(a, 6), atol=1e-3)  # the same bodies elsewhere, smaller
+    np.testing.assert_allclose(read(moved, 6, (6, 6)), read(a, 6, (6, 6)), atol=1e-3)  # the same bodies elsewhere, smaller
 
 
 def test_heatmap_mean_says_which_patch_holds_each_joint():
@@ -79,7 +79,7 @@ def test_heatmap_mean_says_which_patch_holds_each_joint():
     pose[0, :, :, :2] = 0.5 / 6  # every joint at the centre of the top-left patch of a 6 x 6 grid
     pose[0, :, 3, :2] = (5.5 / 6, 2.5 / 6)  # joint 3: row 2, column 5
     pose[0, :2, :, 2] = 1.0  # seen in frames 0-1 only
-    maps = heatmap_mean(pose, grid=6, sigma=0.5).reshape(17, 6, 6)
+    maps = heatmap_mean(pose, (6, 6), sigma=0.5).reshape(17, 6, 6)
     assert np.unravel_index(maps[0].argmax(), (6, 6)) == (0, 0)
     assert np.unravel_index(maps[3].argmax(), (6, 6)) == (2, 5)
     np.testing.assert_allclose(maps[0, 0, 0], 0.5, atol=1e-6)  # peak 1 in 2 of the 4 frames: missing joints add nothing
@@ -88,7 +88,7 @@ def test_heatmap_mean_says_which_patch_holds_each_joint():
     np.testing.assert_array_equal(video_frames(ordered, 8)[0, :, 0, 0], np.arange(0, 16, 2))  # align: pick
     with pytest.raises(ValueError, match="not a multiple"):
         video_frames(ordered, 5)
-    assert JOINT_READOUTS["joints_heatmap_video_frames"](ordered, 8).shape == (1, 17 * 36)
+    assert JOINT_READOUTS["joints_heatmap_video_frames"](ordered, 8, (4, 4)).shape == (1, 17 * 16)
 
 
 @pytest.mark.slow
@@ -111,6 +111,7 @@ def test_probe_on_fixture_shards_reads_the_quadrant(tmp_path):
                                        "joints_fourier_frame_mean", "joints_frames_concat",
                                        "joints_heatmap_frame_mean", "joints_heatmap_video_frames"}
     assert result["readouts"]["joints_frames_concat"]["features"] == 4 * 17 * 3  # 4 pose frames x K x (x, y, seen)
+    assert result["readouts"]["joints_heatmap_frame_mean"]["features"] == 17 * 4 * 4  # the backbone's 4 x 4 patch grid
 
     out = tmp_path / "probe.json"
     config = tmp_path / "probe-config.yaml"

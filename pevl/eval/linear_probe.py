@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 L2_WEIGHTS = (1.0, 0.1, 0.01, 0.001)
 FOURIER_FEATURES = 2048
 FOURIER_SEED = 0
-HEATMAP_GRID = 6  # the demo's patch grid: 48 px / 8 px patches
 HEATMAP_SIGMA = 0.5  # patches
 
 # (n, T, 1 + N, D) frozen frame tokens -> (n, F)
@@ -79,37 +78,43 @@ def fourier_mean(frames: np.ndarray, features: int = FOURIER_FEATURES, seed: int
     return np.cos(frames @ w + b).mean(1)
 
 
-def heatmap_mean(pose: np.ndarray, grid: int = HEATMAP_GRID, sigma: float = HEATMAP_SIGMA) -> np.ndarray:
-    """Frame mean of each joint's Gaussian on a grid x grid patch grid of the crop: (n, T, K, 3) -> (n, K*grid^2).
+def heatmap_mean(pose: np.ndarray, grid: tuple[int, int], sigma: float = HEATMAP_SIGMA) -> np.ndarray:
+    """Frame mean of each joint's Gaussian on the backbone's patch grid: (n, T, K, 3) -> (n, K * gh * gw).
 
     What a linear readout of frame-mean tokens would see if each patch token of a frozen backbone said
-    which joints lie on it (the patch grid of `model.image_size` / patch size: 6 x 6 at the demo's 48 px
-    with pevl-tiny's 8 px patches). Missing joints (score 0) add nothing.
+    which joints lie on it (6 x 6 at the demo's 48 px with pevl-tiny's 8 px patches). The Gaussians
+    are the model's own (`pevl.model.geometry.gaussian_profiles`); missing joints (score 0) add nothing.
 
     Args:
         pose: x, y in [0, 1] crop coordinates, score.
-        sigma: in patches.
+        grid: (gh, gw) patches.
+        sigma: in patches (of the grid's height).
     """
-    centres = (np.arange(grid) + 0.5) / grid
-    gx = np.exp(-(((pose[..., 0:1] - centres) * grid) ** 2) / (2 * sigma**2))  # (n, T, K, grid)
-    gy = np.exp(-(((pose[..., 1:2] - centres) * grid) ** 2) / (2 * sigma**2))
-    maps = gy[..., :, None] * gx[..., None, :] * (pose[..., 2:3, None] > 0)  # (n, T, K, grid, grid)
-    return maps.mean(1).reshape(len(pose), -1).astype(np.float32)
+    import torch
+
+    from pevl.model.geometry import gaussian_profiles
+
+    p = torch.from_numpy(np.ascontiguousarray(pose, dtype=np.float32))
+    gy, gx = gaussian_profiles(p[..., :2], grid, sigma / grid[0])  # (n, T, K, gh), (n, T, K, gw)
+    maps = gy[..., :, None] * gx[..., None, :] * (p[..., 2:3, None] > 0)  # (n, T, K, gh, gw)
+    return maps.mean(1).flatten(1).numpy()
 
 
 def video_frames(pose: np.ndarray, num_frames: int) -> np.ndarray:
-    """The pose frames at the video frames' sources (the first of each group, `align: pick`): (n, Tp, ...) -> (n, T, ...)."""
-    if pose.shape[1] % num_frames:
-        raise ValueError(f"{pose.shape[1]} pose frames are not a multiple of {num_frames} video frames")
-    return pose[:, :: pose.shape[1] // num_frames]
+    """The pose frames at the video frames' sources, as `align: pick` takes them: (n, Tp, ...) -> (n, T, ...)."""
+    import torch
+
+    from pevl.model.pose_encoder import select_frames
+
+    return select_frames(torch.from_numpy(pose), num_frames, "pick").numpy()
 
 
-# (n, Tp, K, 3) joints of the view, T video frames -> (n, F)
-JOINT_READOUTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "joints_fourier_frame_mean": lambda p, t: fourier_mean(person_centred(p)),
-    "joints_frames_concat": lambda p, t: person_centred(p).reshape(len(p), -1),
-    "joints_heatmap_frame_mean": lambda p, t: heatmap_mean(p),
-    "joints_heatmap_video_frames": lambda p, t: heatmap_mean(video_frames(p, t)),
+# (n, Tp, K, 3) joints of the view, T video frames, the backbone's (gh, gw) patch grid -> (n, F)
+JOINT_READOUTS: dict[str, Callable[[np.ndarray, int, tuple[int, int]], np.ndarray]] = {
+    "joints_fourier_frame_mean": lambda p, t, g: fourier_mean(person_centred(p)),
+    "joints_frames_concat": lambda p, t, g: person_centred(p).reshape(len(p), -1),
+    "joints_heatmap_frame_mean": lambda p, t, g: heatmap_mean(p, g),
+    "joints_heatmap_video_frames": lambda p, t, g: heatmap_mean(video_frames(p, t), g),
 }
 
 
@@ -212,8 +217,9 @@ def probe(cfg: Any, shards: Path, l2_weights: tuple[float, ...] = L2_WEIGHTS) ->
     results: dict[str, Any] = {}
     for name, readout in VIDEO_READOUTS.items():
         results[name] = _fit_all(readout(tokens_a), ya, readout(tokens_b), yb, len(classes), l2_weights, name)
+    grid = tuple(visual.grid_size)
     for name, readout in JOINT_READOUTS.items():
-        results[name] = _fit_all(readout(joints_a, m.num_frames), ya, readout(joints_b, m.num_frames), yb,
+        results[name] = _fit_all(readout(joints_a, m.num_frames, grid), ya, readout(joints_b, m.num_frames, grid), yb,
                                  len(classes), l2_weights, name)
     return {
         "shards": str(shards), "backbone": m.backbone, "pretrained": m.pretrained, "image_size": m.image_size,
