@@ -2,7 +2,7 @@
 
     python -m flows.pretrain_clip [--out FILE] [--work-dir DIR]   # or the `pretrain-clip` deployment
 
-Tasks pass paths and small records only; the work is `pevl.pretrain.clip_train` / `clip_eval`.
+Tasks pass paths and small records only; the work is `pevl.pretrain.clip_train` (`clip_dense`) / `clip_eval`.
 """
 
 import argparse
@@ -18,12 +18,12 @@ DEFAULT_WORK = "work/synthclip"
 
 @task(name="pretrain-clip-train", cache_policy=NO_CACHE)
 def train_task(work: str, out: str, settings: dict) -> dict:
-    """Render the captioned frames, run open_clip_train, write the weights; returns the record."""
+    """Render the captioned frames, run the trainer (open_clip_train or the dense one), write the weights; returns the record."""
     from pevl.pretrain.clip_config import ClipPretrainConfig
-    from pevl.pretrain.clip_train import pretrain_clip
+    from pevl.pretrain.clip_train import pretrain
 
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
-    return pretrain_clip(ClipPretrainConfig(**fixed), Path(work), Path(out))
+    return pretrain(ClipPretrainConfig(**fixed), Path(work), Path(out))
 
 
 @task(name="pretrain-clip-measure", cache_policy=NO_CACHE)

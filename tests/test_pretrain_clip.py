@@ -96,8 +96,8 @@ def test_pretrain_command_runs_end_to_end(tmp_path):
     from pevl.model import build_model
 
     out = tmp_path / "w.pt"
-    code = main(["pretrain", "clip", "--clips", "48", "--frames-per-clip", "6", "--epochs", "1",
-                 "--batch-size", "32", "--out", str(out), "--work-dir", str(tmp_path / "work"), "--eval-clips", "3"])
+    code = main(["pretrain", "clip", "--joint-weight", "0", "--crop", "frame", "--threads", "1", "--clips", "48",
+                 "--frames-per-clip", "6", "--epochs", "1", "--batch-size", "32", "--out", str(out), "--work-dir", str(tmp_path / "work"), "--eval-clips", "3"])
     assert code == 0
     state = torch.load(out, map_location="cpu", weights_only=True)
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
@@ -125,9 +125,11 @@ def test_shipped_weights_load_and_pass_a_retrieval_bar():
     model = build_model(tiny_cfg({"model.pretrained": str(SHIPPED), "model.image_size": 64}), tiny_classes())
     assert torch.equal(model.visual.class_embedding, state["visual.class_embedding"])
 
-    data = make_eval_set(6, seed=2999)  # fresh clips: a seed neither pretraining nor the figures used
-    clip = load_clip("pevl-tiny", str(SHIPPED), 64).eval()
-    _, feats = encode(clip, to_tensor(data.images, 64))
+    cfg = record["config"]  # the frames and size it was trained on (the dense trainer: 48 px person crops)
+    size = cfg.get("image_size", 64) if cfg.get("joint_weight", 0) > 0 else 64
+    data = make_eval_set(6, seed=2999, crop=cfg.get("crop", "frame"))  # fresh clips: neither pretraining nor the figures used them
+    clip = load_clip("pevl-tiny", str(SHIPPED), size).eval()
+    _, feats = encode(clip, to_tensor(data.images, size))
     distinct = sorted(set(data.captions))
     text = encode_texts(clip, open_clip.get_tokenizer("pevl-tiny"), distinct)
     got = retrieval(feats, text, np.array([distinct.index(c) for c in data.captions]))

@@ -36,18 +36,41 @@ def _figures(figures: dict) -> list[str]:
     return lines
 
 
-def _frames_line(crop: str) -> str:
+def _frames_line(crop: str, size: int = 64) -> str:
     if crop == "person":
         return ("- Frames as the demo sees them with `train.crop: person`: 160x120 render, the square box that follows the "
                 "diver (side 1.3-2.2 x the clip's joint extent, drawn per clip; `pevl/data/person_crop.py`) resized to 96, "
-                "JPEG; the trainer takes random resized crops (area 60-100%) at 64 px.")
+                f"JPEG; the trainer takes random resized crops (area 60-100%) at {size} px.")
     return ("- Frames as the demo sees them: 160x120 render, short side 96, a 96x96 crop at a random offset, "
-            "JPEG; the trainer takes random resized crops (area 60-100%) at 64 px.")
+            f"JPEG; the trainer takes random resized crops (area 60-100%) at {size} px.")
+
+
+def _training_lines(record: dict) -> list[str]:
+    """What trained the file, and the one command that makes it again."""
+    cfg, w, trainer, sec = record["config"], record["weights"], record["trainer"], record["seconds"]
+    wall = (f"- {sec['total']:.0f} s wall ({sec['render']:.0f} s rendering), {sec['cpu']:.0f} CPU s, on the "
+            "shared 2-core machine.")
+    common = (f"seed {cfg['seed']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}, "
+              f"wd {cfg['wd']}, warmup {cfg['warmup']} steps, {cfg['threads']} torch thread(s)")
+    if cfg.get("joint_weight", 0) <= 0:
+        return [f"- open_clip's own trainer (`{trainer['package']}` {trainer['version']}), CPU, {common}, "
+                f"{cfg['workers']} loader process(es).", wall,
+                f"- Command: `pevl pretrain clip --out pevl/assets/models/clip/{w['file']}` (defaults = these "
+                "settings); trainer command line in the `.json` beside the weights."]
+    last = trainer["training"]["epochs"][-1]
+    return [f"- The project's dense trainer (`pevl/pretrain/clip_dense.py`), CPU, {common}, at {cfg['image_size']} px.",
+            f"- Objective: {trainer['objective']}: besides the captions, a linear head on every patch token learns where "
+            "each of the 17 joints of the renderer's diver lies (the head is not shipped). Last epoch: caption loss "
+            f"{last['loss_clip']:.2f}, joint BCE {last['loss_joints']:.4f}, the head's argmax patch is the joint's on "
+            f"{_pct(last['joint_patch_accuracy'])} of the visible joints of the training frames.", wall,
+            f"- Command: `pevl pretrain clip --joint-weight {cfg['joint_weight']:g} --image-size {cfg['image_size']} "
+            f"--crop {cfg['crop']} --clips {cfg['clips']} --epochs {cfg['epochs']} --batch-size {cfg['batch_size']} "
+            f"--lr {cfg['lr']:g} --threads {cfg['threads']} --out pevl/assets/models/clip/{w['file']}`."]
 
 
 def model_card(record: dict) -> str:
     """The card's Markdown text."""
-    cfg, data, w, sec = record["config"], record["data"], record["weights"], record["seconds"]
+    cfg, data, w = record["config"], record["data"], record["weights"]
     lines = [HEADER, "## Model",
              f"- open_clip architecture `{cfg['model']}` (`pevl/assets/{cfg['model']}.json`), weights "
              f"`{w['file']}`: {w['dtype']} state dict, {w['bytes'] / 1e6:.1f} MB, sha256 `{w['sha256']}`.",
@@ -56,21 +79,15 @@ def model_card(record: dict) -> str:
              "## Data and captions",
              f"- {data['samples']} frames of {data['clips']} SynthDive clips ({data['frames_per_clip']} per clip, "
              f"phase-balanced), render seed {data['seed']} (pretraining seeds 1000-1999; every config renders "
-             f"with seed 0 or 1), {data['distinct_captions']} distinct captions; WebDataset tars of (jpg, txt), "
-             f"sha256 of the tars `{data['sha256']}`.",
-             _frames_line(cfg.get("crop", "frame")),
+             f"with seed 0 or 1), {data['distinct_captions']} distinct captions; "
+             + (f"WebDataset tars of (jpg, txt), sha256 of the tars `{data['sha256']}`." if "storage" not in data else
+                f"rendered into memory by the trainer with each frame's joints, sha256 of frames, joints and captions "
+                f"`{data['sha256']}`."),
+             _frames_line(cfg.get("crop", "frame"), cfg.get("image_size", 64) if cfg.get("joint_weight", 0) > 0 else 64),
              "- Captions are written from the renderer's state (`pevl/synth/captions.py`): phase, orientation, "
              "shape, twisting, facing (board or water, camera), splash, framing, venue, board height. Never the "
              "class name, a somersault or twist count or the takeoff group.", "",
-             "## Training",
-             f"- open_clip's own trainer (`{record['trainer']['package']}` {record['trainer']['version']}), CPU, "
-             f"seed {cfg['seed']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']}, "
-             f"wd {cfg['wd']}, warmup {cfg['warmup']} steps, {cfg['threads']} torch thread(s), "
-             f"{cfg['workers']} loader process(es).",
-             f"- {sec['total']:.0f} s wall ({sec['render']:.0f} s rendering), {sec['cpu']:.0f} CPU s, on the "
-             "shared 2-core machine.",
-             f"- Command: `pevl pretrain clip --out pevl/assets/models/clip/{w['file']}` (defaults = these "
-             "settings); trainer command line in the `.json` beside the weights.", ""]
+             "## Training", *_training_lines(record), ""]
     if "figures" in record:
         lines += ["## Measured", *_figures(record["figures"]), ""]
     return "\n".join(lines)

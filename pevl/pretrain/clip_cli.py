@@ -20,10 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=d.epochs)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--threads", type=int, default=d.threads, help="torch threads of the trainer (default 1)")
+    parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads of the trainer (default {d.threads})")
     parser.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 1)")
     parser.add_argument("--crop", choices=("frame", "person"), default=d.crop,
                         help=f"frames as the demo's frame-wide square or its person box (default {d.crop})")
+    parser.add_argument("--joint-weight", type=float, default=d.joint_weight,
+                        help="weight of the dense joint loss (patch tokens predict each joint's place); > 0 trains "
+                             f"in this process (pevl/pretrain/clip_dense.py), 0 with open_clip_train (default {d.joint_weight:g})")
+    parser.add_argument("--image-size", type=int, default=d.image_size,
+                        help=f"training image size with --joint-weight > 0 (default {d.image_size})")
     parser.add_argument("--eval-clips", type=int, default=192,
                         help="fresh clips (render seed 2000) to measure the result on; 0 = skip (default 192)")
     parser.add_argument("--eval-only", metavar="WEIGHTS", help="only measure this weights file (no training)")
@@ -57,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     weights = Path(args.eval_only or args.out)
     if not args.eval_only:
-        from pevl.pretrain.clip_train import pretrain_clip
+        from pevl.pretrain.clip_train import pretrain
 
-        record = pretrain_clip(_config(args), Path(args.work_dir), weights)
+        record = pretrain(_config(args), Path(args.work_dir), weights)
         say(f"pretrained {args.model} in {record['seconds']['total']:.0f} s ({record['seconds']['cpu']:.0f} CPU s) "
             f"on {record['data']['samples']} captioned frames -> {weights}")
     if args.eval_clips > 0:

@@ -53,6 +53,7 @@ class Pair:
     clip: int
     frame: int
     state: dict
+    joints: np.ndarray  # (17, 3) x, y in [0, 1] of the crop, 1 = visible in it (the renderer's joints)
 
 
 def plan_clips(clips: int, seed: int) -> list[ClipPlan]:
@@ -114,6 +115,14 @@ def _frame_boxes(scene, rng: np.random.Generator, random_crop: bool, crop: str) 
     return [(b.x0, b.y0, b.w, b.h) for b in person_boxes(keypoints(scene), h, w, margin)]
 
 
+def crop_joints(joints: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """(K, 3) render-pixel joints -> x, y in [0, 1] of the crop box, visible only when inside it."""
+    x0, y0, w, h = box
+    x, y = (joints[:, 0] - x0) / w, (joints[:, 1] - y0) / h
+    inside = (x >= 0) & (x <= 1) & (y >= 0) & (y <= 1)
+    return np.stack([x, y, (joints[:, 2] > 0) & inside], axis=-1).astype(np.float32)
+
+
 def clip_pairs(plan: ClipPlan, frames: int, random_crop: bool, crop: str = "frame") -> list[Pair]:
     """Captioned frames of one planned clip (phase-balanced frame choice, seeded by the plan).
 
@@ -130,12 +139,14 @@ def clip_pairs(plan: ClipPlan, frames: int, random_crop: bool, crop: str = "fram
     states = frame_states(scene, boxes[0])
     picked = set(pick_frames([s.phase for s in states], frames, rng).tolist())
     picture = _picture if crop == "frame" else _person_picture
+    joints = keypoints(scene)
     out = []
     for i, frame in enumerate(iter_frames(scene)):
         if i in picked:
             state = states[i] if crop == "frame" else frame_states(scene, boxes[i])[i]  # framing within its own box
             out.append(Pair(f"{plan.seed[0]:04d}_{plan.index:05d}_{i:03d}", picture(frame, boxes[i]),
-                            caption(state), plan.label, plan.index, i, asdict(state)))
+                            caption(state), plan.label, plan.index, i, asdict(state),
+                            crop_joints(joints[i], boxes[i])))
     return out
 
 

@@ -73,7 +73,7 @@ def run_trainer(argv: list[str], threads: int, log_file: Path, total_samples: in
         raise RuntimeError(f"open_clip_train exited with {code} (log {log_file}):\n" + "\n".join(tail))
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     """CPU seconds of this process and its finished children."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
@@ -84,7 +84,7 @@ def pretrain_clip(cfg: ClipPretrainConfig, work: Path, weights: Path) -> dict:
     import open_clip
 
     work, weights = Path(work), Path(weights)
-    start, cpu0 = time.perf_counter(), _cpu_seconds()
+    start, cpu0 = time.perf_counter(), cpu_seconds()
     manifest = ensure_shards(work / "data", cfg.clips, cfg.render_seed, cfg.frames_per_clip, cfg.shard_size, cfg.crop)
     render_s = time.perf_counter() - start
     logs = work / "logs"
@@ -99,10 +99,19 @@ def pretrain_clip(cfg: ClipPretrainConfig, work: Path, weights: Path) -> dict:
                     "command": ["python", "-m", "pevl.pretrain.clip_openclip",
                                 *(a.replace(str(work), "<work_dir>") for a in argv)]},
         "seconds": {"render": round(render_s, 1), "total": round(time.perf_counter() - start, 1),
-                    "cpu": round(_cpu_seconds() - cpu0, 1)},
+                    "cpu": round(cpu_seconds() - cpu0, 1)},
         "weights": {"file": weights.name, "sha256": digest, "bytes": weights.stat().st_size, "dtype": "float32"},
     }
     weights.with_suffix(".json").write_text(json.dumps(record, indent=1))
     log.info("pretrained %s in %.0f s (%.0f CPU s): %s", cfg.model, record["seconds"]["total"],
              record["seconds"]["cpu"], weights)
     return record
+
+
+def pretrain(cfg: ClipPretrainConfig, work: Path, weights: Path) -> dict:
+    """Pretrain with open_clip_train, or with the dense trainer (`clip_dense.py`) when cfg.joint_weight > 0."""
+    if cfg.joint_weight > 0:
+        from pevl.pretrain.clip_dense import pretrain_dense
+
+        return pretrain_dense(cfg, work, weights)
+    return pretrain_clip(cfg, work, weights)
