@@ -157,3 +157,22 @@ def test_model_card_says_what_it_is_and_what_it_measured():
     assert record["weights"]["sha256"] in card and f"seed {record['config']['seed']}" in card
     assert "pevl pretrain clip" in card and "| 48 px |" in card
     assert (SHIPPED.parent / "MODEL_CARD.md").read_text() == card
+
+
+def test_eval_only_measures_on_the_crop_the_weights_were_trained_on(tmp_path):
+    from pevl.pretrain.clip_cli import eval_crop
+
+    weights = tmp_path / "w.pt"
+    assert eval_crop(None, weights) == "frame"  # no record: the shipped file's framing
+    weights.with_suffix(".json").write_text(json.dumps({"config": {"crop": "person"}}))
+    assert eval_crop(None, weights) == "person"
+    assert eval_crop("frame", weights) == "frame"  # asked for explicitly
+    assert eval_crop(None, SHIPPED) == "frame"  # its record predates the crop option
+    weights.with_suffix(".json").write_text(json.dumps({"config": {}}))
+    assert eval_crop(None, weights) == "frame"  # a record older than the crop option
+    weights.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"w\.json.*no readable config"):
+        eval_crop(None, weights)
+    weights.with_suffix(".json").write_text(json.dumps({"config": {"crop": "wide"}}))
+    with pytest.raises(ValueError, match="'wide'"):
+        eval_crop(None, weights)

@@ -216,13 +216,8 @@ def to_model_inputs(batch: dict[str, Any], device: Any) -> tuple[Any, Any, Any]:
     Returns:
         video (..., T, 3, S, S) float32 CLIP-normalised, pose (..., Tp, K, 3), label (B,).
     """
-    import torch
-
-    from pevl.clip_norm import CLIP_MEAN, CLIP_STD
+    from pevl.clip_norm import normalise
 
     video = batch["video"].to(device, non_blocking=True)
-    video = video.movedim(-1, -3).float().div_(255.0)  # (..., T, 3, S, S)
-    mean = torch.tensor(CLIP_MEAN, device=device).view(3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=device).view(3, 1, 1)
-    video = (video - mean) / std
+    video = normalise(video.movedim(-1, -3).float().div_(255.0))  # (..., T, 3, S, S)
     return video, batch["pose"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)

@@ -2,6 +2,7 @@
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads of the trainer (default {d.threads})")
     parser.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 1)")
-    parser.add_argument("--crop", choices=("frame", "person"), default=d.crop,
-                        help=f"frames as the demo's frame-wide square or its person box (default {d.crop})")
+    parser.add_argument("--crop", choices=("frame", "person"), default=None,
+                        help="frames as the demo's frame-wide square or its person box (default: with --eval-only "
+                             f"the crop the weights' .json record names, else {d.crop})")
     parser.add_argument("--joint-weight", type=float, default=d.joint_weight,
                         help="weight of the dense joint loss (patch tokens predict each joint's place); > 0 trains "
                              f"in this process (pevl/pretrain/clip_dense.py), 0 with open_clip_train (default {d.joint_weight:g})")
@@ -38,7 +40,29 @@ def _config(args: argparse.Namespace):
     from pevl.pretrain.clip_config import ClipPretrainConfig
 
     names = {f.name for f in fields(ClipPretrainConfig)}
-    return ClipPretrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    return ClipPretrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+
+
+def eval_crop(crop: str | None, weights: Path) -> str:
+    """The crop to measure `weights` on: the one asked for, else the one its .json record says it was
+    trained on (a person-crop file measured on whole frames would look worse than it is), else the default.
+    A record older than the crop option (the shipped file's) was trained on the default framing."""
+    import json
+
+    from pevl.pretrain.clip_config import ClipPretrainConfig
+
+    default = ClipPretrainConfig().crop
+    record = weights.with_suffix(".json")
+    if crop is not None or not record.is_file():
+        return crop or default
+    try:
+        config = json.loads(record.read_text())["config"]
+        trained = config.get("crop", default)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{record}: the weights' record has no readable config ({e!r}); pass --crop") from e
+    if trained not in ("frame", "person"):
+        raise ValueError(f"{record}: config.crop is {trained!r}, not frame or person; pass --crop")
+    return trained
 
 
 def _report(figures: dict) -> None:
@@ -53,7 +77,6 @@ def _report(figures: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     """Pretrain (unless --eval-only), then measure on a fresh rendering."""
     import json
-    from pathlib import Path
 
     import torch
 
@@ -70,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_clips > 0:
         from pevl.pretrain.clip_eval import measure
 
-        figures = measure(args.model, str(weights), clips=args.eval_clips, baseline=not args.eval_only, crop=args.crop)
+        crop = eval_crop(args.crop, weights)
+        figures = measure(args.model, str(weights), clips=args.eval_clips, baseline=not args.eval_only, crop=crop)
         _report(figures)
         if not args.eval_only:
             from pevl.pretrain.clip_card import write_model_card

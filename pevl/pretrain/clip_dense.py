@@ -28,10 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pevl.clip_norm import CLIP_MEAN, CLIP_STD
+from pevl.clip_norm import normalise
 from pevl.model.geometry import gaussian_profiles
 from pevl.pretrain.clip_data import PRETRAIN_SEEDS, clip_pairs, plan_clips
 from pevl.progress import progress
+from pevl.train.optim import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -118,21 +119,6 @@ def image_tokens(clip: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, t
     return pooled, tokens
 
 
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """(n, 3, H, W) in [0, 1] -> CLIP-normalised."""
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return (images - mean) / std
-
-
-def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
-    """Linear warmup, then cosine decay to 0 (open_clip_train's default schedule)."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress_ = (step - warmup) / max(1, total - warmup)
-    return 0.5 * lr * (1 + math.cos(math.pi * progress_))
-
-
 def _param_groups(modules: list[nn.Module], wd: float) -> list[dict]:
     """Weight decay on matrices only (not on gains, biases, embeddings or the logit scale), as open_clip_train."""
     decay, plain = [], []
@@ -191,7 +177,7 @@ def train_dense(cfg, data: DenseData, image_size: int) -> tuple[dict[str, torch.
                 l_joint = F.binary_cross_entropy_with_logits(logits, target)
                 loss = l_clip + cfg.joint_weight * l_joint
                 for group in opt.param_groups:
-                    group["lr"] = lr_at(step, total, cfg.warmup, cfg.lr)
+                    group["lr"] = cfg.lr * lr_factor(step, total, cfg.warmup, 0.0)  # open_clip_train's schedule
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

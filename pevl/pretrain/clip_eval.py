@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pevl.clip_norm import CLIP_MEAN, CLIP_STD
+from pevl.clip_norm import normalise
 from pevl.data.transforms import segment_indices
 from pevl.model.backbone import embed_patches, encode_tokens
 from pevl.pretrain.clip_data import EVAL_SEEDS, Pair, clip_pairs, plan_clips
@@ -57,8 +57,7 @@ def make_eval_set(clips: int, seed: int = EVAL_SEEDS.start, crop: str = "frame")
 def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
     """(n, S0, S0, 3) uint8 RGB -> (n, 3, size, size) CLIP-normalised (bilinear, as the demo's crops)."""
     resized = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR) for im in images])
-    x = torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255.0
-    return (x - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+    return normalise(torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255.0)
 
 
 @torch.no_grad()
