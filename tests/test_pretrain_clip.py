@@ -161,6 +161,7 @@ def test_model_card_says_what_it_is_and_what_it_measured():
 
 def test_eval_only_measures_on_the_crop_the_weights_were_trained_on(tmp_path):
     from pevl.pretrain.clip_cli import eval_crop
+    from schemas import ConfigError  # pevl prints it as one line and exits 2, no traceback
 
     weights = tmp_path / "w.pt"
     assert eval_crop(None, weights) == "frame"  # no record: the shipped file's framing
@@ -171,8 +172,8 @@ def test_eval_only_measures_on_the_crop_the_weights_were_trained_on(tmp_path):
     weights.with_suffix(".json").write_text(json.dumps({"config": {}}))
     assert eval_crop(None, weights) == "frame"  # a record older than the crop option
     weights.with_suffix(".json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"w\.json.*no readable config"):
+    with pytest.raises(ConfigError, match=r"w\.json.*no readable config"):
         eval_crop(None, weights)
     weights.with_suffix(".json").write_text(json.dumps({"config": {"crop": "wide"}}))
-    with pytest.raises(ValueError, match="'wide'"):
+    with pytest.raises(ConfigError, match="'wide'"):
         eval_crop(None, weights)

@@ -4,6 +4,8 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from pevl.pretrain.clip_config import CROPS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pevl pretrain clip` (defaults: the shipped model's settings)."""
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--threads", type=int, default=d.threads, help=f"torch threads of the trainer (default {d.threads})")
     parser.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 1)")
-    parser.add_argument("--crop", choices=("frame", "person"), default=None,
+    parser.add_argument("--crop", choices=CROPS, default=None,
                         help="frames as the demo's frame-wide square or its person box (default: with --eval-only "
                              f"the crop the weights' .json record names, else {d.crop})")
     parser.add_argument("--joint-weight", type=float, default=d.joint_weight,
@@ -50,6 +52,7 @@ def eval_crop(crop: str | None, weights: Path) -> str:
     import json
 
     from pevl.pretrain.clip_config import ClipPretrainConfig
+    from schemas import ConfigError
 
     default = ClipPretrainConfig().crop
     record = weights.with_suffix(".json")
@@ -59,9 +62,9 @@ def eval_crop(crop: str | None, weights: Path) -> str:
         config = json.loads(record.read_text())["config"]
         trained = config.get("crop", default)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"{record}: the weights' record has no readable config ({e!r}); pass --crop") from e
-    if trained not in ("frame", "person"):
-        raise ValueError(f"{record}: config.crop is {trained!r}, not frame or person; pass --crop")
+        raise ConfigError(f"{record}: the weights' record has no readable config ({e!r}); pass --crop") from e
+    if trained not in CROPS:
+        raise ConfigError(f"{record}: config.crop is {trained!r}, not {' or '.join(CROPS)}; pass --crop")
     return trained
 
 

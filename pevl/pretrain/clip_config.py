@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+CROPS = ("frame", "person")  # the framings the pretrainer renders (ClipPretrainConfig.crop)
+
 
 @dataclass(frozen=True)
 class ClipPretrainConfig:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from pevl.data.person_crop import person_boxes
+from pevl.pretrain.clip_config import CROPS
 from pevl.progress import progress
 from pevl.synth.captions import caption, frame_states
 from pevl.synth.plan import ClipPlan, make_plan
@@ -37,7 +38,6 @@ PHASE_SHARE = {"on the board": 0.2, "taking off": 0.15, "in flight": 0.4, "enter
                "under water": 0.1}
 PERSON_MARGINS = (1.3, 2.2)  # crop "person": box side / the clip's joint extent, drawn per training clip
 PERSON_EVAL_MARGIN = 1.6  # the demo configs' train.person_margin
-CROPS = ("frame", "person")
 PRETRAIN_SEEDS = range(1000, 2000)
 EVAL_SEEDS = range(2000, 3000)
 
