@@ -48,8 +48,8 @@ def shards_hash(cfg: PipelineConfig) -> str:
 
 # Train fields that change neither the trained weights nor the val metrics (loader speed,
 # logging, which checkpoint or views the evaluate stage uses).
-TRAIN_FIELDS_NOT_HASHED = {"num_workers", "threads", "pin_memory", "log_every", "resume", "eval_batch_size",
-                           "eval_clips", "eval_crops", "test_checkpoint", "dist_timeout_s"}
+TRAIN_FIELDS_NOT_HASHED = {"num_workers", "decode_cache_mb", "threads", "pin_memory", "log_every", "resume",
+                           "eval_batch_size", "eval_clips", "eval_crops", "test_checkpoint", "dist_timeout_s"}
 
 
 def train_hash(cfg: PipelineConfig) -> str:

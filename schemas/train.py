@@ -27,6 +27,10 @@ class TrainConfig(Strict):
         0, ge=0, description="torch intra-op threads per process; 0 = torch's default (all cores). "
         "1 is much faster for tiny models on a busy or small CPU"
     )
+    decode_cache_mb: int = Field(
+        0, ge=0, description="MB of decoded clips the decoding process keeps between epochs (pevl/data/clip_cache.py); "
+        "kept only with num_workers 0, where decoding is the training process's (a small CPU, a small dataset)"
+    )
     pin_memory: bool = True
     shuffle_buffer: int = Field(256, ge=0, description="samples held by the training shuffle buffer")
     crop_scale: tuple[float, float] = Field((0.4, 1.0), description="random resized crop: area fraction range")

@@ -16,6 +16,7 @@ manifest lists, so a truncated shard stops training with an error naming it.
 """
 
 import json
+import logging
 import math
 from collections.abc import Iterator
 from functools import partial
@@ -25,9 +26,12 @@ from typing import Any
 import numpy as np
 
 from pevl.data.checked_tars import checked_tar_samples, expected_counts
+from pevl.data.clip_cache import process_cache, sample_digest
 from pevl.data.person_crop import crop_person, person_boxes
 from pevl.data.transforms import aligned_indices, centre_crop_boxes, crop_frames, crop_pose, random_crop_box
 from schemas import ConfigError, PipelineConfig
+
+log = logging.getLogger(__name__)
 
 
 def read_sizes(shards: Path) -> dict[str, int]:
@@ -55,12 +59,20 @@ def _worker_id() -> tuple[int, int]:
     return (info.id, info.num_workers) if info is not None else (0, 1)
 
 
-def _decode(src: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Raw webdataset sample dicts -> {frames, pose, meta} via the shard reader."""
-    from pevl.shards.reader import decode_sample
+def _decode(src: Iterator[dict[str, Any]], cache_mb: int = 0) -> Iterator[dict[str, Any]]:
+    """Raw webdataset sample dicts -> {frames, pose, meta} via the shard reader, through this
+    process's decoded-clip cache when `cache_mb` > 0 (`clip_cache.py`)."""
+    from pevl.shards.reader import FIELDS, decode_sample
 
+    cache = process_cache(cache_mb)
     for raw in src:
-        frames, pose, meta = decode_sample(raw)
+        digest = sample_digest(raw, FIELDS) if cache is not None and all(f in raw for f in FIELDS) else None
+        item = cache.get(digest) if digest is not None else None
+        if item is None:
+            item = decode_sample(raw)
+            if digest is not None:
+                cache.put(digest, *item)
+        frames, pose, meta = item
         yield {"frames": frames, "pose": pose, "label": meta.label, "key": meta.key}
 
 
@@ -167,6 +179,9 @@ def make_train_loader(cfg: PipelineConfig, shards: Path, epoch: int, rank: int =
     t = cfg.train
     steps = steps_per_epoch(read_sizes(shards)["train"], t.batch_size, world)
     workers = t.num_workers
+    if workers and t.decode_cache_mb and epoch == 0:
+        log.warning("train.decode_cache_mb=%d with train.num_workers=%d: loader workers start again every epoch, "
+                    "so their decoded clips are not kept; set num_workers 0 to keep them", t.decode_cache_mb, workers)
     seed = (cfg.seed, epoch)
     urls = split_urls(shards, "train")
     pipeline = wds.DataPipeline(
@@ -177,7 +192,7 @@ def make_train_loader(cfg: PipelineConfig, shards: Path, epoch: int, rank: int =
         partial(checked_tar_samples, expected=expected_counts(shards, "train", urls), shards=shards),
         wds.shuffle(t.shuffle_buffer, initial=t.shuffle_buffer, seed=cfg.seed * 7919 + epoch * 31 + rank)
         if t.shuffle_buffer > 1 else _identity,
-        _decode,
+        partial(_decode, cache_mb=t.decode_cache_mb),
         partial(_augment, cfg=cfg, seed=(*seed, rank)),
         wds.batched(t.batch_size, collation_fn=collate, partial=False),
     ).with_epoch(math.ceil(steps / max(1, workers)))
@@ -201,7 +216,7 @@ def make_eval_loader(
         partial(checked_tar_samples, expected=expected_counts(shards, split, urls), shards=shards),
         # fewer shards than ranks: every rank reads all and keeps every world-th sample
         _identity if by_shard else partial(_every_nth, n=world, i=rank),
-        _decode,
+        partial(_decode, cache_mb=t.decode_cache_mb),
         partial(_eval_transform, cfg=cfg, clips=clips, crops=crops),
         wds.batched(t.eval_batch_size or t.batch_size, collation_fn=collate, partial=True),
     )

@@ -15,7 +15,7 @@ detector decides where the view looks. A clip without any pose falls back to the
 
 import numpy as np
 
-from pevl.data.transforms import CropBox, centre_crop_boxes, crop_frames, crop_pose
+from pevl.data.transforms import CropBox, centre_crop_boxes, crop_frames, map_joints
 
 MIN_SIDE_PX = 24  # smallest box side in stored-frame pixels (a tiny or one-joint pose)
 MIN_JOINTS = 2  # visible joints a frame needs for its box
@@ -25,18 +25,17 @@ def _centres_and_extent(pose: np.ndarray) -> tuple[np.ndarray, float] | None:
     """Per-frame joint-box centres (T, 2), interpolated over frames without a pose, and the clip's
     90th-percentile joint extent (the larger side of each frame's joint box); None without any pose."""
     visible = pose[..., 2] > 0
+    known = visible.sum(1) >= MIN_JOINTS
+    if not known.any():
+        return None
+    xy = pose[known, :, :2]
+    seen = visible[known][..., None]
+    lo = np.where(seen, xy, np.inf).min(1)  # (F, 2), float32 like the joints
+    hi = np.where(seen, xy, -np.inf).max(1)
     frames = len(pose)
     centres = np.full((frames, 2), np.nan)
-    extents = []
-    for t in range(frames):
-        if visible[t].sum() >= MIN_JOINTS:
-            xy = pose[t, visible[t], :2]
-            lo, hi = xy.min(0), xy.max(0)
-            centres[t] = (lo + hi) / 2.0
-            extents.append(float((hi - lo).max()))
-    if not extents:
-        return None
-    known = ~np.isnan(centres[:, 0])
+    centres[known] = (lo + hi) / 2.0
+    extents = (hi - lo).max(1).astype(np.float64)
     index = np.arange(frames)
     for d in range(2):
         centres[:, d] = np.interp(index, index[known], centres[known, d])
@@ -89,5 +88,5 @@ def crop_person(
         video (T, size, size, 3) uint8 and pose (Tp, K, 3) crop coordinates.
     """
     video = np.stack([crop_frames(frames[i : i + 1], boxes[i], size, flip)[0] for i in video_idx])
-    joints = np.stack([crop_pose(pose[i : i + 1], boxes[i], flip)[0] for i in pose_idx])
-    return video, joints
+    x0, y0, w, h = (np.array([[getattr(boxes[i], a)] for i in pose_idx], np.float32) for a in ("x0", "y0", "w", "h"))
+    return video, map_joints(pose[pose_idx], x0, y0, w, h, flip)

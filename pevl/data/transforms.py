@@ -9,6 +9,7 @@ column u * S - 0.5, which is where cv2's bilinear resize sends that pixel. A fli
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -121,9 +122,22 @@ def crop_pose(pose: np.ndarray, box: CropBox, flip: bool) -> np.ndarray:
     Returns:
         (Tp, K, 3) float32 x, y in [0, 1] of the crop, score.
     """
+    return map_joints(pose, box.x0, box.y0, box.w, box.h, flip)
+
+
+def map_joints(pose: np.ndarray, x0: Any, y0: Any, w: Any, h: Any, flip: bool) -> np.ndarray:
+    """`crop_pose` with one box or one box per frame.
+
+    Args:
+        pose: (Tp, K, 3) float32 stored-frame pixels, score.
+        x0, y0, w, h: ints (one box), or float32 arrays of shape (Tp, 1) (each frame's own box;
+            float32 so the arithmetic is the one-box case's, bit for bit).
+    Returns:
+        (Tp, K, 3) float32 crop coordinates, score (0 outside the crop).
+    """
     out = pose.astype(np.float32, copy=True)
-    out[..., 0] = (pose[..., 0] - box.x0 + 0.5) / box.w
-    out[..., 1] = (pose[..., 1] - box.y0 + 0.5) / box.h
+    out[..., 0] = (pose[..., 0] - x0 + 0.5) / w
+    out[..., 1] = (pose[..., 1] - y0 + 0.5) / h
     outside = (out[..., 0] < 0) | (out[..., 0] > 1) | (out[..., 1] < 0) | (out[..., 1] > 1)
     out[..., 2] = np.where(outside, 0.0, out[..., 2])
     if flip:
