@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", default="work/bench", help="where a generated SynthDive is kept")
     args = ap.parse_args(argv)
     from pevl.stages.ingest import run_ingest
-    from pevl.stages.tables import read_table
+    from pevl.storage.tables import read_table
     from pevl import paths
     from pose_extraction.video import probe_video
     from schemas import ClipRecord

@@ -4,7 +4,7 @@
     listed    grid.parallel=N on a pool of N spawned processes (orchestration.task_runner=process),
               each row with train.threads=1, rows started in the grid file's order (grid.order=listed;
               the 4 rows are listed cheapest first, so the longest starts last);
-    longest   the same pool, longest rows first (grid.order=longest_first, pevl/grid_cost.py).
+    longest   the same pool, longest rows first (grid.order=longest_first, pevl/grid/cost.py).
 Reports the wall time of each mode and each row's test top-1 in all (they must be equal: the same
 config and seed give the same weights wherever they train). The data stages run once first, and
 each mode retrains every row (`force`). Wall time swings with other load on a shared machine.
@@ -45,7 +45,7 @@ def make_config(work: Path, args: argparse.Namespace):
 
 def run_mode(cfg, parallel: int, order: str = "longest_first") -> tuple[float, dict[str, float]]:
     """Wall seconds of one forced grid run and each row's test top-1."""
-    from pevl.stages.grid import run_grid
+    from pevl.grid.stage import run_grid
 
     cfg = cfg.model_copy(update={"grid": cfg.grid.model_copy(update={"parallel": parallel, "order": order})})
     t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> None:
     p.add_argument("--demo", action="store_true", help="the demo's clip and model sizes (default: shrunk to seconds)")
     args = p.parse_args()
     setup_logging()
-    from pevl.stages.runner import DATA_STAGES, run_stages
+    from pevl.pipeline import DATA_STAGES, run_stages
     from pevl.stages.train import run_evaluate  # noqa: F401 - import cost outside the timings
 
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-grid-"))

@@ -123,7 +123,7 @@ def standin_models(folder: Path, cost: str) -> dict[str, str]:
 
 def shipped_models(clips: int, frames: int, size: tuple[int, int]) -> tuple[dict, dict, np.ndarray]:
     """The shipped SynthDive models, their input sizes, and SynthDive frames (evaluation seeds) of short side size[0]."""
-    from pevl.pretrain.poses_data import render_clip
+    from pevl.pretrain.poses.data import render_clip
 
     det, pose = "builtin:pose/synthdive_det.onnx", "builtin:pose/synthdive_pose.onnx"
     render = (160, 120) if size[0] < 120 else (round(size[1] * 240 / size[0]) // 2 * 2, 240)

@@ -20,7 +20,7 @@ from pevl.console import say
 
 def prepared_run(dataset: dict, work: Path, frames: int = 16, short_side: int = 128, max_samples: int = 24):
     """Run ingest, decode, poses (ground truth) and shard on `dataset`; returns the config."""
-    from pevl.stages.runner import run_stages
+    from pevl.pipeline import run_stages
     from schemas import PipelineConfig
 
     cfg = PipelineConfig.model_validate({

@@ -36,8 +36,8 @@ sys.stdout.write(json.dumps({"seconds": time.perf_counter() - start, "samples": 
 def replicate(base, count: int, work: Path):
     """A config whose index, decoded clips and poses are `count` copies of base's (hard links)."""
     from pevl import paths
-    from pevl.stages.outputs import finish, input_token
-    from pevl.stages.tables import read_table, write_table
+    from pevl.storage.outputs import finish, input_token
+    from pevl.storage.tables import read_table, write_table
     from schemas import ClipRecord, DecodedClip, RejectRecord, save_config
 
     cfg = base.model_copy(update={"work_dir": str(work)})

@@ -23,7 +23,7 @@ from pevl.console import say
 
 def make_shards(cache: Path, short_side: int, clips_per_class: int, size: str):
     """A PipelineConfig whose SynthDive shards exist (built by the data stages once, then reused)."""
-    from pevl.stages.runner import DATA_STAGES, run_stages
+    from pevl.pipeline import DATA_STAGES, run_stages
     from schemas import load_config
 
     w, h = (int(v) for v in size.split("x"))

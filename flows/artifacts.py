@@ -25,7 +25,7 @@ def mlflow_location(cfg: PipelineConfig) -> dict[str, str]:
     """{uri, experiment, experiment_id} of the config's runs ({} when tracking is off)."""
     if not cfg.tracking.enabled:
         return {}
-    from pevl.tracking import experiment_name, tracking_uri
+    from pevl.tracking.runs import experiment_name, tracking_uri
 
     uri, name = tracking_uri(cfg), experiment_name(cfg)
     return {"uri": uri, "experiment": name, "experiment_id": experiment_id(uri, name)}
@@ -34,7 +34,7 @@ def mlflow_location(cfg: PipelineConfig) -> dict[str, str]:
 def experiment_id(uri: str, name: str) -> str:
     """The id of experiment `name` on tracking server `uri` ("" for a database URI, a dead server or no such
     experiment: links are then left out, and nothing waits on a dead server)."""
-    from pevl.tracking import bound_http_retries, server_problem
+    from pevl.tracking.runs import bound_http_retries, server_problem
 
     if not uri.startswith(("http://", "https://")) or server_problem(uri, timeout=2.0):
         return ""

@@ -80,8 +80,8 @@ def stage_key(stage: str, config_part: Any, modules: tuple[str, ...], work_dir: 
 def outputs_present(output: str) -> bool:
     """True when a stage's recorded output folder still exists, is complete (`_COMPLETE`) and its
     files have the sizes its marker recorded."""
-    from pevl.stages.integrity import check_outputs
-    from pevl.stages.outputs import read_marker
+    from pevl.storage.integrity import check_outputs
+    from pevl.storage.outputs import read_marker
 
     marker = read_marker(Path(output)) if output else None
     return marker is not None and not check_outputs(Path(output), marker.get("outputs"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flows.crash_detection import HEARTBEAT_S, SERVED_TAG
 from flows.pipeline import DEMO_CONFIG, pevl_flow
-from flows.stages import STAGES
+from pevl.pipeline import STAGES
 from schemas import PipelineConfig, load_config
 
 FULL_PIPELINE = "full-pipeline"

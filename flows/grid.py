@@ -1,10 +1,10 @@
 """A grid's rows as a Prefect DAG: a task per data step and one per row x seed, on the configured runner.
 
-`pevl.stages.grid.run_grid` takes `run_grid_dag` as its executor: the subflow `grid-rows` submits
+`pevl.grid.stage.run_grid` takes `run_grid_dag` as its executor: the subflow `grid-rows` submits
 every data step (each waiting for the step it reads), then the rows, at most grid.parallel at a
 time, each waiting for its data steps. On Dask, a row carries grid.row_resources (e.g. GPU=1,
 which each worker declares with `dask worker --resources GPU=1`), so each row gets a worker with a
-free device. Rows and steps run under the lock the flow lent them (`pevl.lock.inherited_lock`).
+free device. Rows and steps run under the lock the flow lent them (`pevl.storage.lock.inherited_lock`).
 The subflow keeps a progress artifact of its finished rows (`pevl.progress.report_progress`).
 """
 
@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
 from flows.runners import build_task_runner
-from pevl.grid_schedule import (DataStep, GridContext, GridOutcome, GridPlan, RowJob, RowResult, blocked,
+from pevl.grid.schedule import (DataStep, GridContext, GridOutcome, GridPlan, RowJob, RowResult, blocked,
                                 run_data_step, run_row, step_outcome)
 from pevl.progress import report_progress
 from schemas import PipelineConfig, StageResult
@@ -24,13 +24,13 @@ from schemas import PipelineConfig, StageResult
 
 @task(name="grid-data", cache_policy=NO_CACHE)
 def data_task(step: DataStep, work_dir: str, lease: str) -> StageResult:
-    """One data stage under a row's config (pevl.grid_schedule.run_data_step)."""
+    """One data stage under a row's config (pevl.grid.schedule.run_data_step)."""
     return run_data_step(step, work_dir, lease)
 
 
 @task(name="grid-row", cache_policy=NO_CACHE)
 def row_task(job: RowJob, ctx: GridContext) -> RowResult:
-    """Train + evaluate one row x seed (pevl.grid_schedule.run_row; a failure comes back as a result)."""
+    """Train + evaluate one row x seed (pevl.grid.schedule.run_row; a failure comes back as a result)."""
     return run_row(job, ctx)
 
 
@@ -65,7 +65,7 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
         steps[step.folder] = data_task.with_options(task_run_name=name).submit(
             step, ctx.work_dir, ctx.lease, wait_for=[steps[step.after]] if step.after else [])
     # plan.dispatch(): rows on the base data first (they train while the other rows' data steps
-    # run), longest first, rows another worker is training last (pevl.grid_cost)
+    # run), longest first, rows another worker is training last (pevl.grid.cost)
     queue = plan.dispatch()
     outcomes: dict[str, str] = {}
     results: dict[int, RowResult] = {}

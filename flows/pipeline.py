@@ -4,24 +4,24 @@ Parameters: the root config, `stages` (which to run, default all), `force` (whic
 even when cached) and `overrides` (dotted keys applied to the config, e.g. {"train.lr": 0.01}).
 A stage is reported as `ran`, `cached` (Prefect cache hit whose outputs are still there) or
 `reused` (the stage function found its complete output). With `grid.beside_train` the train and
-evaluate stages run in a thread beside the grid (flows/beside.py). Deployments: flows/deployments.py.
+evaluate stages run in a thread beside the grid (pevl/grid/beside.py). Deployments: flows/deployments.py.
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.beside import BESIDE, overlaps, run_beside
 from flows.caching import outputs_present
-from flows.stages import STAGES, TASKS
+from flows.stages import TASKS
 from flows.summary import StageOutcome, publish, publish_config_error
 from pevl import paths
-from pevl.lock import work_dir_lock
+from pevl.grid.beside import BESIDE, overlaps, run_beside
+from pevl.pipeline import STAGES, StageName
+from pevl.storage.lock import work_dir_lock
 from schemas import ConfigError, PipelineConfig, apply_overrides, load_config
 from schemas.loading import validate
 
-StageName = Literal["ingest", "decode", "poses", "shard", "train", "evaluate", "grid"]
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
 
@@ -105,7 +105,7 @@ def pevl_flow(
             beside = overlaps(cfg, wanted)
             for stage in wanted:
                 if beside and stage in (*BESIDE, "grid"):
-                    if stage == "train":  # train, evaluate and grid at once (flows/beside.py)
+                    if stage == "train":  # train, evaluate and grid at once (pevl/grid/beside.py)
                         run_beside(cfg, wanted, run, outcomes)
                     continue
                 outcomes.append(run(stage))

@@ -2,11 +2,10 @@
 
     python -m flows.pretrain_clip [--out FILE] [--work-dir DIR]   # or the `pretrain-clip` deployment
 
-Tasks pass paths and small records only; the work is `pevl.pretrain.clip_train` (`clip_dense`) / `clip_eval`.
+Tasks pass paths and small records only; the work is `pevl.pretrain.clip.train` (`clip.dense`) / `clip.eval`.
 """
 
 import argparse
-from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow, task
@@ -19,8 +18,8 @@ DEFAULT_WORK = "work/synthclip"
 @task(name="pretrain-clip-train", cache_policy=NO_CACHE)
 def train_task(work: str, out: str, settings: dict) -> dict:
     """Render the captioned frames, run the trainer (open_clip_train or the dense one), write the weights; returns the record."""
-    from pevl.pretrain.clip_config import ClipPretrainConfig
-    from pevl.pretrain.clip_train import pretrain
+    from pevl.pretrain.clip.train import pretrain
+    from schemas.pretrain import ClipPretrainConfig
 
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     return pretrain(ClipPretrainConfig(**fixed), Path(work), Path(out))
@@ -31,8 +30,8 @@ def measure_task(model: str, weights: str, clips: int, crop: str = "frame") -> d
     """The item-4 figures of the weights on a fresh rendering, stored in the weights' .json and model card."""
     import json
 
-    from pevl.pretrain.clip_card import write_model_card
-    from pevl.pretrain.clip_eval import measure
+    from pevl.pretrain.clip.card import write_model_card
+    from pevl.pretrain.clip.eval import measure
 
     figures = measure(model, weights, clips=clips, baseline=True, crop=crop)
     path = Path(weights).with_suffix(".json")
@@ -46,9 +45,9 @@ def measure_task(model: str, weights: str, clips: int, crop: str = "frame") -> d
 def pretrain_clip_flow(out: str | None = None, work_dir: str | None = None, settings: dict | None = None,
                        eval_clips: int = 192) -> dict:
     """Pretrain the tiny CLIP into `out` (default work/synthclip/synthclip-tiny.pt) and measure it."""
-    from pevl.pretrain.clip_config import ClipPretrainConfig
+    from schemas.pretrain import ClipPretrainConfig
 
-    merged = {**asdict(ClipPretrainConfig()), **(settings or {})}
+    merged = {**ClipPretrainConfig().model_dump(), **(settings or {})}
     out = str(Path(out or DEFAULT_OUT).resolve())
     record = train_task(str(Path(work_dir or DEFAULT_WORK).resolve()), out, merged)
     summary = {"weights": out, "sha256": record["weights"]["sha256"], "seconds": record["seconds"]}

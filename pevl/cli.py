@@ -1,18 +1,21 @@
 """`pevl` command line: one subcommand per module in `pevl.commands`.
 
 Each command module defines `add_parser(subparsers)` (argparse only, no heavy imports) and
-`run(args) -> int`. Heavy imports happen inside `run`, so `pevl --help` stays fast.
+`run(args) -> int`. Heavy imports (torch, Prefect, MLflow, the stages) happen inside `run`, so
+`pevl --help` stays fast.
 """
 
 import argparse
-import importlib
 import logging
 import sys
 
+from pevl.commands import (demo, deploy, evaluate, grid, model_info, pretrain, run, serve, shards, synth, train,
+                           up)
 from pevl.console import setup_logging
 
-# Module names under pevl.commands, in --help order.
-COMMANDS: list[str] = ["synth", "up", "serve", "deploy", "demo", "run", "shards", "train", "evaluate", "grid", "model_info", "pretrain"]  # each command module adds its name here
+# Command modules by module name, in --help order; a new command adds its module here.
+COMMANDS = {m.__name__.rpartition(".")[2]: m
+            for m in (synth, up, serve, deploy, demo, run, shards, train, evaluate, grid, model_info, pretrain)}
 
 log = logging.getLogger("pevl")
 
@@ -22,8 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pevl", description="PeVL data + training pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"pevl.commands.{name}")
+    for module in COMMANDS.values():
         module.add_parser(sub)
     return parser
 

@@ -110,7 +110,7 @@ class StudyGain(Strict):
 
 
 class StudySpec(Strict):
-    """Curves over a grid whose rows are named <condition>/<variant> (pevl/grid_study.py).
+    """Curves over a grid whose rows are named <condition>/<variant> (pevl/grid/study.py).
 
     A variant missing at a condition (e.g. `no_pose`, which pose quality cannot affect) is read
     from the first condition that has it, and the table says so."""
@@ -140,7 +140,7 @@ class GridConfig(Strict):
         {}, description="Dask worker resources one row takes (e.g. {GPU: 1}, as `dask worker --resources GPU=1` declares)")
     order: Literal["longest_first", "listed"] = Field(
         "longest_first", description="which rows a pool of grid.parallel starts first: the longest (estimated "
-        "FLOPs x epochs x clips, pevl/grid_cost.py) or the grid file's order")
+        "FLOPs x epochs x clips, pevl/grid/cost.py) or the grid file's order")
     beside_train: bool = Field(
         False, description="in the flow, start the grid's rows while the train stage trains (the row that is the "
         "base config waits for it and reuses it); for a machine with room for grid.parallel + 1 trainings")

@@ -160,7 +160,7 @@ def browser() -> Iterator[Page]:
 
 def post_json(url: str, body: dict) -> Any:
     """POST JSON, the decoded answer (Prefect's API wants a CSRF token when it has CSRF protection on)."""
-    from pevl.security import api_post
+    from pevl.services.security import api_post
 
     base, path = url.split("/api/", 1)
     return api_post(f"{base}/api", path, body, timeout=30)

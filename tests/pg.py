@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pevl import services
+from pevl.services import servers as services
 
 SUPERUSER = "pevl"
 

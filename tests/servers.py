@@ -1,7 +1,7 @@
 """Real local servers for tests: a Prefect server, an MLflow server and the serving process.
 
 Each helper starts the real program on a free 127.0.0.1 port with its state under a temp dir
-(via `pevl.services`) and stops it in `finally`, failures included. Prefect's in-process log and
+(via `pevl.services.servers`) and stops it in `finally`, failures included. Prefect's in-process log and
 event workers are drained before the Prefect server stops (otherwise they retry for ~65 s).
 
 Use as context managers, or through the module-scoped fixtures `prefect_api` / `mlflow_uri`
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pevl import services
+from pevl.services import servers as services
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def both_servers(state: Path, timeout: float = 180.0) -> Iterator[tuple[services
 def client_env(prefect: services.Running | None, mlflow: services.Running | None, state: Path) -> dict[str, str]:
     """os.environ plus the URLs of the given servers, for subprocesses (CLI, serve)."""
     from flows.crash_detection import HEARTBEAT_S
-    from pevl.security import read_auth_string
+    from pevl.services.security import read_auth_string
 
     env = {**os.environ, **services.QUIET_ENV, "PREFECT_HOME": str(state / "prefect"),
            "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_LOGGING_EXTRA_LOGGERS": "pevl,flows,pose_extraction",

@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from netns import Hosts, namespace_hosts
-from pevl import security, services
+from pevl.services import security
+from pevl.services import servers as services
 from servers import ROOT, drain_prefect_clients, wait_for
 from test_flow_e2e import write_tiny_config
 

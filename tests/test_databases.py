@@ -1,8 +1,9 @@
-"""Database URLs of `pevl up` (pevl.databases): drivers, redaction, and where the URL travels."""
+"""Database URLs of `pevl up` (pevl.services.databases): drivers, redaction, and where the URL travels."""
 
 import pytest
 
-from pevl import databases, services
+from pevl.services import databases
+from pevl.services import servers as services
 from pevl.cli import main
 
 URL = "postgresql://pevl:s3cret-pw@db.internal:5433/prefect"

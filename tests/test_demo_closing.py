@@ -37,7 +37,7 @@ def test_the_closing_mlflow_link_opens_the_experiment_on_its_training_runs(mlflo
     from mlflow.tracking import MlflowClient
 
     from flows.artifacts import experiment_url
-    from pevl import services
+    from pevl.services import servers as services
 
     exp = MlflowClient(tracking_uri=mlflow_uri).create_experiment("pevl-closing")
     assert experiment_url(mlflow_uri, "pevl-closing") == f"{mlflow_uri}/#/experiments/{exp}?workflowType=machine_learning"

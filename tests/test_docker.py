@@ -69,7 +69,7 @@ def test_stack_has_every_service():
 
 def test_compose_passes_what_pevl_up_and_pevl_worker_pass(tmp_path):
     """The variables tests/test_work_pool.py runs with: database URLs in each server's environment, worker polling."""
-    from pevl import services as local
+    from pevl.services import servers as local
     from pevl.commands.deploy import WORKER_QUERY_S
 
     services = compose()["services"]

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from pevl.eval.metrics import attribute_accuracy, confusion_matrix, mean_class_accuracy, summary, topk_accuracy, write_per_class_csv
+from pevl.train.metrics import attribute_accuracy, confusion_matrix, mean_class_accuracy, summary, topk_accuracy, write_per_class_csv
 from pevl.eval.plots import save_bar_chart, save_confusion_png, save_pose_overlay
 
 

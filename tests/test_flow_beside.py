@@ -1,5 +1,5 @@
-"""grid.beside_train: the flow's train and evaluate stages run beside the grid's rows (flows/beside.py),
-and grid rows start longest first (pevl/grid_cost.py). The real `pevl` flow in its own process
+"""grid.beside_train: the flow's train and evaluate stages run beside the grid's rows (pevl/grid/beside.py),
+and grid rows start longest first (pevl/grid/cost.py). The real `pevl` flow in its own process
 against a real Prefect server and a real MLflow server, rows on the process task runner."""
 
 import json
@@ -24,7 +24,7 @@ print("RECORD " + json.dumps(record))
 
 
 def _children(grid_runs):
-    from pevl.grid import expand, load_grid
+    from pevl.grid.spec import expand, load_grid
 
     cfg, grid = grid_runs
     return expand(cfg, load_grid(grid))
@@ -43,7 +43,7 @@ def _grid_runs(tmp_path):
 
 def test_rows_start_longest_first_and_rows_trained_beside_the_grid_last(grid_runs):
     from pevl import paths
-    from pevl.grid_cost import dispatch_order, row_costs
+    from pevl.grid.cost import dispatch_order, row_costs
 
     children = _children(grid_runs)
     costs = row_costs(children)
@@ -60,7 +60,7 @@ def test_train_and_evaluate_run_beside_the_grid_whose_base_row_reuses_them(grid_
     from mlflow.tracking import MlflowClient
 
     from pevl import paths
-    from pevl.grid import load_grid
+    from pevl.grid.spec import load_grid
     from schemas import save_config
 
     cfg, grid = grid_runs

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from flows.crash_detection import AUTOMATION_NAME, CRASH_AFTER_S
-from pevl import services
-from pevl.security import api_post
+from pevl.services import servers as services
+from pevl.services.security import api_post
 from servers import both_servers, client_env, serving, wait_for
 from test_flow_e2e import write_tiny_config
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 import yaml
 
-from pevl import services
+from pevl.services import servers as services
 from pevl.commands.demo import UUID
 from servers import both_servers, client_env, serving
 
@@ -90,7 +90,7 @@ def statuses(summary: dict) -> dict[str, str]:
 
 def api_post(stack: Stack, path: str, body: dict) -> list[dict]:
     """POST to the stack's Prefect API (CSRF protection is on: a token is fetched first)."""
-    from pevl.security import api_post as post
+    from pevl.services.security import api_post as post
 
     return post(stack.prefect_api, path, body, stack.env.get("PREFECT_API_AUTH_STRING"), timeout=30)
 

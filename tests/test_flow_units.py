@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from flows.caching import code_version, module_sources, outputs_present
-from flows.stages import STAGES, is_transient, stage_cache_key
+from flows.stages import is_transient, stage_cache_key
 from pevl import paths
+from pevl.pipeline import STAGES
 from schemas import StageResult, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def test_real_stage_code_versions_leave_schemas_out():
     assert "schemas" not in files and "pevl" in files
     # imports inside functions count: the train stage's code includes the loop it calls lazily
     assert any(p.parts[-2:] == ("train", "loop.py") for p in module_sources("pevl.stages.train"))
-    assert any(p.parts[-2:] == ("stages", "train.py") for p in module_sources("pevl.stages.grid"))
+    assert any(p.parts[-2:] == ("stages", "train.py") for p in module_sources("pevl.grid.stage"))
 
 
 def test_outputs_present_needs_the_complete_marker(tmp_path):
@@ -190,7 +191,7 @@ def test_the_flow_covers_every_stage_of_the_runner():
 
     from flows.pipeline import StageName
     from flows.stages import TASKS
-    from pevl.stages.runner import STAGES as RUNNER_STAGES
+    from pevl.pipeline import STAGES as RUNNER_STAGES
 
     assert list(STAGES) == list(RUNNER_STAGES) == list(get_args(StageName)) == list(TASKS)
     assert all(TASKS[s].name == s for s in STAGES)  # the cache key reads the stage from the task name

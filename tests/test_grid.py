@@ -3,7 +3,9 @@
 import pytest
 import yaml
 
-from pevl.grid import GridRow, comparison_csv, comparison_markdown, expand, load_grid
+from pevl.grid.comparison import comparison_csv, comparison_markdown
+from pevl.grid.rows import GridRow
+from pevl.grid.spec import expand, load_grid
 from schemas import ConfigError
 from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
 
@@ -50,7 +52,7 @@ def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, t
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from pevl.stages.grid import run_grid
+    from pevl.grid.stage import run_grid
 
     grid = _grid_file(tmp_path, [{"name": "video-text", "set": {"model.use_pose": False}},
                                  {"name": "+Pose", "set": {}}])
@@ -83,9 +85,10 @@ def test_grid_stage_makes_parent_and_child_runs_with_table_artifacts(tmp_path, t
 
 
 def test_grid_with_an_unreachable_tracking_server_stops_before_its_first_row(tmp_path):
-    from pevl import paths, services
-    from pevl.stages.grid import run_grid
-    from pevl.stages.outputs import StageError
+    from pevl import paths
+    from pevl.services import servers as services
+    from pevl.grid.stage import run_grid
+    from pevl.storage.outputs import StageError
 
     uri = f"http://127.0.0.1:{services.free_port()}"  # nothing listens there
     grid = _grid_file(tmp_path, [{"name": "full", "set": {}}])

@@ -47,7 +47,7 @@ def _run_flow(tmp_path: Path, cfg, env: dict[str, str]) -> dict:
 
 def _rows(cfg, grid: Path) -> list[dict]:
     from pevl import paths
-    from pevl.grid import load_grid
+    from pevl.grid.spec import load_grid
 
     return json.loads((paths.grid_dir(cfg, load_grid(grid).model_dump(mode="json")) / "rows.json").read_text())
 
@@ -63,7 +63,7 @@ def _ran_together_in_two_processes(rows: list[dict]) -> None:
 def test_two_rows_run_at_once_on_the_process_runner_as_nodes_and_child_runs(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from pevl.security import api_post
+    from pevl.services.security import api_post
 
     grid = _grid_file(tmp_path)
     state = tmp_path / "state"

@@ -14,17 +14,17 @@ import pytest
 import yaml
 
 from pevl import paths
-from pevl.grid import expand, load_grid
-from pevl.grid_schedule import plan_grid
-from pevl.lock import WorkDirBusy, folder_lock, inherited_lock, lease, work_dir_lock
-from pevl.stages.outputs import StageError, read_marker
+from pevl.grid.spec import expand, load_grid
+from pevl.grid.schedule import plan_grid
+from pevl.storage.lock import WorkDirBusy, folder_lock, inherited_lock, lease, work_dir_lock
+from pevl.storage.outputs import StageError, read_marker
 from train_fixtures import tiny_config, write_fixture_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import sys
 from pathlib import Path
-from pevl.lock import inherited_lock, work_dir_lock
+from pevl.storage.lock import inherited_lock, work_dir_lock
 with inherited_lock(Path(sys.argv[1]), sys.argv[2]):
     with work_dir_lock(Path(sys.argv[1])):  # what a data stage does inside a row: re-enters the lent lock
         Path(sys.argv[3]).write_text("worked")
@@ -98,8 +98,8 @@ def test_plan_gives_pose_rows_their_own_poses_and_shards_and_training_rows_the_b
 
 
 def test_rows_that_change_data_run_their_own_stages_and_a_failing_row_does_not_stop_the_grid(tmp_path):
-    from pevl.stages.grid import GridRowsFailed, run_grid
-    from pevl.stages.runner import DATA_STAGES, run_stages
+    from pevl.grid.stage import GridRowsFailed, run_grid
+    from pevl.pipeline import DATA_STAGES, run_stages
 
     grid = _grid(tmp_path, [{"name": "base", "set": {}},
                             {"name": "lr", "set": {"train.lr": 0.01}},
@@ -179,7 +179,7 @@ def test_the_pose_quality_study_grid_expands_on_the_demo_grid_config():
 
 
 def test_a_row_whose_data_stage_fails_is_failed_and_the_rows_on_the_base_shards_finish(tmp_path):
-    from pevl.stages.grid import GridRowsFailed, run_grid
+    from pevl.grid.stage import GridRowsFailed, run_grid
 
     grid = _grid(tmp_path, [{"name": "jitter", "set": {"poses.ground_truth.jitter_px": 4.0}},
                             {"name": "lr", "set": {"train.lr": 0.01}}])

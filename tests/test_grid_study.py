@@ -1,4 +1,4 @@
-"""A grid's `study` section (pevl/grid_study.py): the condition x variant table with standard errors and
+"""A grid's `study` section (pevl/grid/study.py): the condition x variant table with standard errors and
 paired gains, the curves PNG, the checks of a study against its rows, and both files on the parent run
 of a real (tiny) grid."""
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pevl.grid import GridRow, load_grid
-from pevl.grid_study import cells, mean_se, paired, study_markdown, write_study
+from pevl.grid.rows import GridRow
+from pevl.grid.spec import load_grid
+from pevl.grid.study import cells, mean_se, paired, study_markdown, write_study
 from schemas import ConfigError
 from train_fixtures import sqlite_uri, tiny_config, write_fixture_shards
 
@@ -77,7 +78,7 @@ def test_a_study_row_that_does_not_set_its_axis_field_is_refused(tmp_path):
 def test_a_real_grid_with_a_study_logs_the_table_and_curves_on_its_parent_run(tmp_path, tmp_path_factory):
     import mlflow
 
-    from pevl.stages.grid import run_grid
+    from pevl.grid.stage import run_grid
 
     study = {"variants": ["pose", "video"],
              "axes": [{"label": "learning rate", "field": "train.lr", "conditions": ["lo", "hi"]}]}

@@ -17,7 +17,7 @@ KIND = ("mlflow.experimentKind", "custom_model_development")
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory, mlflow_uri):
     """A 2-row grid (1 epoch) run against the server: (cfg, StageResult)."""
-    from pevl.stages.grid import run_grid
+    from pevl.grid.stage import run_grid
 
     tmp = tmp_path_factory.mktemp("grid")
     grid = tmp / "grid.yaml"
@@ -39,7 +39,7 @@ def test_a_new_experiment_is_a_training_experiment(grid_run, mlflow_uri):
 def test_an_existing_experiment_without_the_tag_gets_it(tmp_path, mlflow_uri):
     from mlflow.tracking import MlflowClient
 
-    from pevl.tracking import start_run
+    from pevl.tracking.runs import start_run
 
     client = MlflowClient(mlflow_uri)
     exp_id = client.create_experiment("made-elsewhere")  # as an older PeVL (or a user) made it
@@ -53,7 +53,7 @@ def test_each_child_run_records_the_shard_splits_it_trained_and_was_tested_on(gr
     from mlflow.tracking import MlflowClient
 
     from pevl import paths
-    from pevl.tracking_inputs import split_digest
+    from pevl.tracking.inputs import split_digest
 
     cfg, result = grid_run
     client = MlflowClient(mlflow_uri)
@@ -81,8 +81,8 @@ def test_the_grid_parent_keeps_table_csv_and_chart(grid_run, mlflow_uri):
 
 
 def test_the_digest_follows_the_recorded_tar_hashes(tmp_path):
-    from pevl.stages.outputs import MARKER
-    from pevl.tracking_inputs import split_digest
+    from pevl.storage.outputs import MARKER
+    from pevl.tracking.inputs import split_digest
 
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "a-000000.tar").write_bytes(b"x" * 10)

@@ -5,7 +5,7 @@ import argparse
 from tiny_model import ROOT, one_thread  # noqa: F401 (autouse fixture)
 
 from pevl.commands import model_info as command
-from pevl.model_info import model_info
+from pevl.model.info import model_info
 from schemas import load_config
 
 

@@ -116,7 +116,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(kind):
 @pytest.mark.slow
 def test_vitb16_presets_land_on_the_papers_budget():
     """ViT-B/16 (random weights, CPU): 28.0 M +- 20% tunable video-only, 42.0 M full; ViT-L/14 full 109 M."""
-    from pevl.model_info import model_info
+    from pevl.model.info import model_info
 
     def trainable(preset: str, **overrides) -> float:
         sets = {"model.pretrained": None, **overrides}
@@ -179,7 +179,7 @@ def test_tiny_model_learns_the_direction_of_motion_only_with_a_temporal_kind():
 
 def test_flop_count_includes_the_attention_and_scales_with_frames():
     """torch's counter has no formula for SDPA's CPU kernel; model_info adds it (else every attention is 0)."""
-    from pevl.model_info import clip_flops, model_info
+    from pevl.model.info import clip_flops, model_info
 
     cfg, model = build({"model.temporal.kind": "aim", "model.use_pose": False})
     total, _ = clip_flops(model, cfg)

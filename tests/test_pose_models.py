@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from pevl.pretrain.poses_data import ClipSample, render_clip
-from pevl.pretrain.poses_eval import context_for
-from pevl.pretrain.poses_export import DET_FILE, POSE_FILE, sha256
-from pevl.pretrain.poses_models import KeypointNet, SimccHead
-from pevl.pretrain.poses_samples import letterbox, pose_crop
+from pevl.pretrain.poses.data import ClipSample, render_clip
+from pevl.pretrain.poses.eval import context_for
+from pevl.pretrain.poses.export import DET_FILE, POSE_FILE, sha256
+from pevl.pretrain.poses.models import KeypointNet, SimccHead
+from pevl.pretrain.poses.samples import letterbox, pose_crop
 from pose_extraction import build_estimator
 from pose_extraction.models import resolve_model
 from schemas import PoseConfig

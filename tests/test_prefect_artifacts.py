@@ -42,7 +42,7 @@ def test_comparison_rows_and_links():
 
 
 def _artifacts(api: str, env: dict, body: dict) -> list[dict]:
-    from pevl.security import api_post
+    from pevl.services.security import api_post
 
     return api_post(api, "artifacts/filter", body, env.get("PREFECT_API_AUTH_STRING"), timeout=30)
 
@@ -72,7 +72,7 @@ def test_a_progress_artifact_is_rate_limited_and_ends_at_100(tmp_path, monkeypat
         return str(ui.artifact_id)
 
     with prefect_server(tmp_path / "state") as rec:
-        from pevl import services
+        from pevl.services import servers as services
 
         api = services.prefect_api_url(rec.port)
         with temporary_settings({PREFECT_API_URL: api, PREFECT_HOME: tmp_path / "home"}):
@@ -135,7 +135,7 @@ def test_the_prefect_ui_on_another_port_calls_the_api_on_that_port(tmp_path):
     not from `--port`; without it the UI called :4200)."""
     import urllib.request
 
-    from pevl import services
+    from pevl.services import servers as services
 
     port = services.free_port()
     try:
@@ -170,7 +170,7 @@ def test_a_grid_with_a_study_adds_the_study_table_artifact(tmp_path):
         publish(cfg, [StageOutcome("grid", "ran", grid)], {})
 
     with prefect_server(tmp_path / "state") as rec:
-        from pevl import services
+        from pevl.services import servers as services
 
         api = services.prefect_api_url(rec.port)
         with temporary_settings({PREFECT_API_URL: api, PREFECT_HOME: tmp_path / "home"}):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pevl.pretrain.clip_data import ensure_shards, write_shards
-from pevl.pretrain.clip_eval import linear_probe, make_eval_set, retrieval, spread
-from pevl.pretrain.clip_model import SHIPPED, file_sha256
+from pevl.pretrain.clip.data import ensure_shards, write_shards
+from pevl.pretrain.clip.eval import linear_probe, make_eval_set, retrieval, spread
+from pevl.pretrain.clip.model import SHIPPED, file_sha256
 from tiny_model import one_thread, tiny_cfg, tiny_classes  # noqa: F401 (one_thread: autouse fixture)
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def test_shards_hold_jpg_txt_pairs_and_are_reused(tmp_path):
 
 
 def test_person_crop_pictures_follow_the_diver_and_name_their_own_framing(tmp_path):
-    from pevl.pretrain.clip_data import clip_pairs, plan_clips
+    from pevl.pretrain.clip.data import clip_pairs, plan_clips
     from pevl.synth.render import build_scene, keypoints
     from pevl.synth.vocab import dive_classes
 
@@ -116,7 +116,7 @@ def test_shipped_weights_load_and_pass_a_retrieval_bar():
 
     from pevl.model import build_model
     from pevl.model.backbone import load_clip
-    from pevl.pretrain.clip_eval import encode, encode_texts, to_tensor
+    from pevl.pretrain.clip.eval import encode, encode_texts, to_tensor
 
     assert SHIPPED.stat().st_size <= 15 * 2**20
     record = json.loads(SHIPPED.with_suffix(".json").read_text())
@@ -147,7 +147,7 @@ def test_pretrain_clip_deployment_uses_the_module_path():
 
 
 def test_model_card_says_what_it_is_and_what_it_measured():
-    from pevl.pretrain.clip_card import model_card
+    from pevl.pretrain.clip.card import model_card
 
     record = json.loads(SHIPPED.with_suffix(".json").read_text()) if SHIPPED.is_file() else None
     if record is None:
@@ -160,7 +160,7 @@ def test_model_card_says_what_it_is_and_what_it_measured():
 
 
 def test_eval_only_measures_on_the_crop_the_weights_were_trained_on(tmp_path):
-    from pevl.pretrain.clip_cli import eval_crop
+    from pevl.pretrain.clip.cli import eval_crop
     from schemas import ConfigError  # pevl prints it as one line and exits 2, no traceback
 
     weights = tmp_path / "w.pt"

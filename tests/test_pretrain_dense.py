@@ -1,12 +1,12 @@
-"""The dense joint objective of the tiny CLIP's pretraining (pevl/pretrain/clip_dense.py): crops, targets, a run."""
+"""The dense joint objective of the tiny CLIP's pretraining (pevl/pretrain/clip/dense.py): crops, targets, a run."""
 
 import json
 
 import numpy as np
 import torch
 
-from pevl.pretrain.clip_data import clip_pairs, crop_joints, plan_clips
-from pevl.pretrain.clip_dense import joint_targets, random_crops, render
+from pevl.pretrain.clip.data import clip_pairs, crop_joints, plan_clips
+from pevl.pretrain.clip.dense import joint_targets, random_crops, render
 from tiny_model import one_thread  # noqa: F401 (autouse fixture)
 
 

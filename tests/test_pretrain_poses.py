@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from pevl.cli import main
-from pevl.pretrain.poses_data import render_clip
-from pevl.pretrain.poses_samples import detector_set, keypoint_set
-from pevl.pretrain.poses_train import detector_targets
+from pevl.pretrain.poses.data import render_clip
+from pevl.pretrain.poses.samples import detector_set, keypoint_set
+from pevl.pretrain.poses.train import detector_targets
 
 
 def test_pretrain_poses_writes_models_hashes_and_figures(tmp_path, capsys):

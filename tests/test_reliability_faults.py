@@ -18,9 +18,9 @@ from fixtures_data import good_records, record, write_config, write_diving48
 from pevl import paths
 from pevl.cli import main
 from pevl.datasets import make_key
-from pevl.faults import SystemFault, fault, is_resource_error
+from pevl.storage.faults import SystemFault, fault, is_resource_error
 from pevl.stages.decode import DecodeJob, decode_clip_job
-from pevl.stages.tables import read_table
+from pevl.storage.tables import read_table
 from schemas import ClipRecord, load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 from fixtures_data import good_records, record, write_config, write_diving48
 from pevl import paths
 from pevl.cli import main
-from pevl.lock import holder, lock_path, work_dir_lock
+from pevl.storage.lock import holder, lock_path, work_dir_lock
 from pevl.shards import verify_shards
 from schemas import load_config
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOLD = """
 import sys, time
 from pathlib import Path
-from pevl.lock import work_dir_lock
+from pevl.storage.lock import work_dir_lock
 with work_dir_lock(Path(sys.argv[1])):
     Path(sys.argv[2]).write_text("held")
     time.sleep(float(sys.argv[3]))

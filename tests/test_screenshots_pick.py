@@ -17,7 +17,7 @@ def test_the_latest_run_that_ran_a_stage_is_pictured_not_a_cached_rerun(tmp_path
     from prefect.runtime import flow_run
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-    from pevl import services
+    from pevl.services import servers as services
 
     @flow(name="pevl")
     def pevl(compute: bool) -> str:

@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from pevl import security, services
+from pevl.services import security
+from pevl.services import servers as services
 from pevl.cli import main
 from servers import drain_prefect_clients, prefect_server
 

@@ -1,4 +1,4 @@
-"""`pevl up` / `pevl down` and the process management under them (pevl.services)."""
+"""`pevl up` / `pevl down` and the process management under them (pevl.services.servers)."""
 
 import socket
 import sys
@@ -7,7 +7,7 @@ import time
 import psutil
 import pytest
 
-from pevl import services
+from pevl.services import servers as services
 from pevl.cli import main
 
 

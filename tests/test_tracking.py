@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pevl.tracking import Tracker, attach_run, config_params, experiment_name, start_run, tracking_uri
+from pevl.tracking.runs import Tracker, attach_run, config_params, experiment_name, start_run, tracking_uri
 from schemas import load_config
 from train_fixtures import sqlite_uri
 

@@ -1,6 +1,6 @@
 """Two-node training for real: `torchrun --nnodes 2 --nproc-per-node 1`, one node per namespace host.
 
-tests/netns.py makes two hosts joined by veth pairs; each runs `torchrun ... -m pevl.cli train`
+tests/netns.py makes two hosts joined by veth pairs; each runs `torchrun ... -m pevl.stages.rank`
 inside its namespace, the c10d rendezvous on host 0's address, gloo over the veth network
 (GLOO_SOCKET_IFNAME=eth0). The work dir lies on the shared filesystem, as an NFS mount would.
 The weights must equal those of the same two ranks as two processes on one host
@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from netns import namespace_hosts
-from pevl import services
+from pevl.services import servers as services
 from train_fixtures import ROOT, sqlite_uri, tiny_config, write_fixture_shards
 
 log = logging.getLogger(__name__)  # measured figures: shown with -o log_cli=true
@@ -74,7 +74,7 @@ def _start_nodes(hosts, cfg_path: str) -> list[subprocess.Popen]:
                                     # the namespace's own address is not what its hostname resolves to
                                     "--rdzv-conf", f"is_host={int(rank == 0)}",
                                     "--local-addr", hosts.addresses[rank],
-                                    "-m", "pevl.cli", "train", cfg_path])
+                                    "-m", "pevl.stages.rank", cfg_path])
         procs.append(subprocess.Popen(command, cwd=ROOT, env=env, text=True, start_new_session=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
         if rank == 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pevl import services
+from pevl.services import servers as services
 from pevl.commands.demo import UUID
 from pg import Postgres, postgres_server, query
 from servers import ROOT, client_env, drain_prefect_clients
@@ -79,7 +79,7 @@ def stack(tmp_path_factory):
 
 
 def api_post(stack: Stack, path: str, body: dict):
-    from pevl.security import api_post as post
+    from pevl.services.security import api_post as post
 
     return post(stack.env["PREFECT_API_URL"], path, body, stack.env.get("PREFECT_API_AUTH_STRING"), timeout=30)
 
@@ -119,7 +119,7 @@ def test_full_pipeline_runs_through_the_worker_and_tracks_in_postgres(stack):
     summary = json.loads((stack.tmp / "work" / "flow_runs" / f"{flow_run_id}.json").read_text())
     assert {s: v["status"] for s, v in summary["stages"].items()} == {s: "ran" for s in STAGES}
 
-    from pevl.security import auth_headers
+    from pevl.services.security import auth_headers
     import urllib.request
 
     req = urllib.request.Request(f"{stack.env['PREFECT_API_URL']}/flow_runs/{flow_run_id}",

@@ -91,8 +91,8 @@ def write_fixture_shards(cfg: PipelineConfig, train_per_class: int = 4, test_per
     """Write train/test shards + sizes.json + manifest-free marker where `shards_dir(cfg)` expects them."""
     from pevl.shards.codec import encode_clip
     from pevl.shards.writer import ShardWriter
-    from pevl.stages.outputs import finish
-    from pevl.stages.tables import write_classes
+    from pevl.storage.outputs import finish
+    from pevl.storage.tables import write_classes
 
     rng = np.random.default_rng(seed)
     out = paths.shards_dir(cfg)

@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
 
 def deployment_run(api_url: str, env: dict[str, str], params: dict) -> tuple[int, str]:
     """`prefect deployment run pevl/full-pipeline --watch`, echoed; returns (exit code, flow run id)."""
-    from pevl import services
+    from pevl.services import servers as services
 
     command = [services.console_script("prefect"), "deployment", "run", "pevl/full-pipeline", "--watch"]
     command += ["--params", json.dumps(params)] if params else []
@@ -100,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
     from flows.artifacts import experiment_url
     from flows.deployments import absolute_paths
     from flows.summary import summary_path
-    from pevl import services
+    from pevl.services import servers as services
     from pevl.commands.serve import check_server, service_env, start_background
-    from pevl.tracking import experiment_name
+    from pevl.tracking.runs import experiment_name
     from schemas import load_config
 
     start = time.perf_counter()

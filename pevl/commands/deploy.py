@@ -64,7 +64,7 @@ def check_pool(pool: str) -> str:
 @service_errors
 def run(args: argparse.Namespace) -> int:
     """Register both deployments for the pool (idempotent: a second deploy updates them)."""
-    from pevl import services
+    from pevl.services import servers as services
 
     state = services.resolve_state_dir(args.state_dir)
     os.environ.update(client_env(state))
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 def worker_command(pool: str, name: str, limit: int | None) -> list[str]:
     """`prefect worker start --pool POOL --name NAME [--limit N]`."""
-    from pevl import services
+    from pevl.services import servers as services
 
     command = [services.console_script("prefect"), "worker", "start", "--pool", pool, "--name", name]
     return command + (["--limit", str(limit)] if limit else [])
@@ -89,7 +89,7 @@ def worker_command(pool: str, name: str, limit: int | None) -> list[str]:
 
 def worker_online(api_url: str, pool: str, name: str, auth: str | None) -> bool:
     """True once the worker `name` has sent the pool its first heartbeat."""
-    from pevl import security
+    from pevl.services import security
 
     try:
         workers = security.api_post(api_url, f"work_pools/{pool}/workers/filter", {}, auth, timeout=5)
@@ -101,7 +101,7 @@ def worker_online(api_url: str, pool: str, name: str, auth: str | None) -> bool:
 def start_worker(state: Path, env: dict[str, str], pool: str, limit: int | None = None,
                  timeout: float = 120.0, cwd: str | None = None):
     """`prefect worker start` as the background service `worker`; (record, started_now) once it is online."""
-    from pevl import services
+    from pevl.services import servers as services
 
     name = f"pevl-worker-{uuid.uuid4().hex[:8]}"
     service = services.Service("worker", worker_command(pool, name, limit), env, cwd=cwd or str(Path.cwd()))
@@ -112,7 +112,7 @@ def start_worker(state: Path, env: dict[str, str], pool: str, limit: int | None 
 @service_errors
 def run_worker(args: argparse.Namespace) -> int:
     """Run the worker in the foreground (it replaces this process), or start it in the background."""
-    from pevl import services
+    from pevl.services import servers as services
 
     state = services.resolve_state_dir(args.state_dir)
     env = client_env(state)

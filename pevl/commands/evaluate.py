@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the metrics; log them into the training run unless --no-track."""
     from pevl.eval.evaluate import evaluate_checkpoint
-    from pevl.tracking import Tracker, attach_run
+    from pevl.tracking.runs import Tracker, attach_run
     from pevl.train.checkpoint import config_of, load_checkpoint
 
     ckpt_path = Path(args.checkpoint)

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the parameter table and the FLOPs of one clip."""
-    from pevl.model_info import format_info, model_info
+    from pevl.model.info import format_info, model_info
 
     cfg = load_from_args(args)
     info = model_info(cfg.model, num_classes=args.classes, flops=not args.no_flops, flop_frames=tuple(args.flop_frames))

@@ -1,16 +1,19 @@
 """`pevl pretrain KIND`: build the project's own stand-in models on SynthDive.
 
-Each kind lives in its own module `pevl.pretrain.<kind>_cli`, which defines
-`add_arguments(parser)` and `run(args) -> int`; heavy imports happen inside `run`.
+Each kind has its own command module, `pevl.pretrain.<kind>.cli`, which defines
+`add_arguments(parser)` and `run(args) -> int`. Those modules import only argparse and their
+settings schema, so `pevl --help` stays light; torch and the trainers are imported inside `run`.
 """
 
 import argparse
-import importlib
 
-# kind -> (module under pevl.pretrain, one-line help)
-KINDS: dict[str, tuple[str, str]] = {
-    "clip": ("clip_cli", "a tiny CLIP pretrained on captioned SynthDive frames (the embedded backbone)"),
-    "poses": ("poses_cli", "small YOLOX + RTMPose ONNX models trained on SynthDive (the embedded pose detector)"),
+from pevl.pretrain.clip import cli as clip_cli
+from pevl.pretrain.poses import cli as poses_cli
+
+# kind -> (command module, one-line help)
+KINDS = {
+    "clip": (clip_cli, "a tiny CLIP pretrained on captioned SynthDive frames (the embedded backbone)"),
+    "poses": (poses_cli, "small YOLOX + RTMPose ONNX models trained on SynthDive (the embedded pose detector)"),
 }
 
 
@@ -21,14 +24,8 @@ def add_parser(subparsers) -> None:
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
     for kind, (module, text) in KINDS.items():
         sp = kinds.add_parser(kind, help=text, description=text)
-        try:
-            mod = importlib.import_module(f"pevl.pretrain.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"pevl.pretrain.{module}":
-                raise
-            continue
-        mod.add_arguments(sp)
-        sp.set_defaults(func=mod.run)
+        module.add_arguments(sp)
+        sp.set_defaults(func=module.run)
     p.set_defaults(func=_usage(p))
 
 

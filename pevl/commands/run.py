@@ -15,12 +15,11 @@ def _names(text: str) -> list[str]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `pevl run`."""
-    from pevl.stages.runner import STAGES
-
     p = subparsers.add_parser("run", help="run pipeline stages without Prefect, then print the summary")
     add_config_args(p)
     p.add_argument("--stages", default=DEFAULT_STAGES,
-                   help=f"comma-separated, run in pipeline order: {', '.join(STAGES)} (default {DEFAULT_STAGES})")
+                   help=f"comma-separated stage names, run in pipeline order (default {DEFAULT_STAGES}; "
+                        "an unknown name is refused with the list of stages)")
     p.add_argument("--force", default="", help="comma-separated stages to recompute even if complete")
     p.add_argument("--verify", action="store_true",
                    help="check the sha256 of every reused output against its marker (sizes are always checked)")
@@ -34,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from pevl import paths
     from pevl.console import say
     from pevl.datasets import DatasetError
-    from pevl.lock import work_dir_lock
-    from pevl.stages.outputs import StageError
-    from pevl.stages.runner import run_stages
+    from pevl.storage.lock import work_dir_lock
+    from pevl.storage.outputs import StageError
+    from pevl.pipeline import run_stages
     from pevl.stages.summary import format_summary, summarize
 
     cfg = load_from_args(args)

@@ -32,7 +32,8 @@ def service_env(state: Path) -> dict[str, str]:
     the Prefect auth string of <state>/prefect-auth goes along when there is one.
     """
     from flows.crash_detection import HEARTBEAT_S
-    from pevl import security, services
+    from pevl.services import security
+    from pevl.services import servers as services
 
     prefect, mlflow = services.running(state, "prefect"), services.running(state, "mlflow")
     env = {**services.QUIET_ENV, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
@@ -53,7 +54,7 @@ def service_env(state: Path) -> dict[str, str]:
 
 def check_server(api_url: str) -> None:
     """Raise RuntimeError saying to run `pevl up` when the Prefect API does not answer."""
-    from pevl import services
+    from pevl.services import servers as services
 
     if not services.is_healthy(f"{api_url}/health"):
         raise RuntimeError(f"no Prefect server answers at {api_url}: start one with `pevl up`")
@@ -62,7 +63,7 @@ def check_server(api_url: str) -> None:
 def start_background(args: argparse.Namespace, state: Path, env: dict[str, str], timeout: float = 120.0):
     """`pevl serve` as a background service; returns (record, started_now) once deployments exist."""
     from flows.deployments import DEPLOYMENTS
-    from pevl import services
+    from pevl.services import servers as services
 
     command = [services.console_script("pevl"), "serve", "--state-dir", str(state)]
     command += [args.config] if args.config else []
@@ -82,7 +83,7 @@ def _stop_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
 @service_errors
 def run(args: argparse.Namespace) -> int:
     """Serve in the foreground (until Ctrl-C / SIGTERM), or start in the background."""
-    from pevl import services
+    from pevl.services import servers as services
 
     state = services.resolve_state_dir(args.state_dir)
     env = service_env(state)

@@ -10,17 +10,6 @@ from pevl.console import say
 log = logging.getLogger("pevl.train")
 
 
-def parse_tags(items: list[str]) -> dict[str, str]:
-    """['k=v', ...] -> {k: v}."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--tag {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def add_parser(subparsers) -> None:
     """Register `train`."""
     p = subparsers.add_parser(
@@ -41,8 +30,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the train stage and print its checkpoint, run id and val metrics."""
     from pevl import paths
-    from pevl.lock import work_dir_lock
-    from pevl.stages.outputs import StageError
+    from pevl.storage.lock import work_dir_lock
+    from pevl.storage.outputs import StageError
+    from pevl.stages.rank import parse_tags
     from pevl.stages.train import run_train
     from pevl.train.distributed import launched_by_torchrun
 

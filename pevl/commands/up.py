@@ -32,7 +32,7 @@ def add_state_arg(parser: argparse.ArgumentParser) -> None:
 
 def add_port_args(parser: argparse.ArgumentParser) -> None:
     """--prefect-port and --mlflow-port."""
-    from pevl.services import MLFLOW_PORT, PREFECT_PORT
+    from pevl.services.servers import MLFLOW_PORT, PREFECT_PORT
 
     parser.add_argument("--prefect-port", type=int, default=PREFECT_PORT, help="Prefect server port")
     parser.add_argument("--mlflow-port", type=int, default=MLFLOW_PORT, help="MLflow server port")
@@ -65,7 +65,7 @@ def database_urls(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """(Prefect's, MLflow's) PostgreSQL URL from the flags or $PEVL_PREFECT_DB / $PEVL_MLFLOW_DB; None = SQLite."""
     import os
 
-    from pevl import databases
+    from pevl.services import databases
 
     urls = (args.prefect_db or os.environ.get(databases.PREFECT_DB_ENV) or None,
             args.mlflow_db or os.environ.get(databases.MLFLOW_DB_ENV) or None)
@@ -81,9 +81,9 @@ def database_urls(args: argparse.Namespace) -> tuple[str | None, str | None]:
 @service_errors
 def run(args: argparse.Namespace) -> int:
     """Start both servers (idempotent) and print where they are."""
-    from pevl import services
+    from pevl.services import servers as services
 
-    from pevl import security
+    from pevl.services import security
 
     state = services.resolve_state_dir(args.state_dir)
     prefect_db, mlflow_db = database_urls(args)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_down(args: argparse.Namespace) -> int:
     """Stop whatever `pevl up` / `pevl serve --background` started."""
-    from pevl import services
+    from pevl.services import servers as services
 
     state = services.resolve_state_dir(args.state_dir)
     stopped = services.down(state)

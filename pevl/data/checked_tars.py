@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pevl.stages.outputs import StageError
+from pevl.storage.outputs import StageError
 
 log = logging.getLogger("pevl.data")
 

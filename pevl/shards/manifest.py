@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pevl.stages.outputs import write_atomic
-from pevl.stages.tables import SCHEMAS, read_table
+from pevl.storage.outputs import write_atomic
+from pevl.storage.tables import SCHEMAS, read_table
 from schemas import ManifestRow
 
 MANIFEST = "manifest.parquet"

@@ -5,7 +5,7 @@ Per clip, written atomically so a killed run resumes where it stopped:
     decoded/<hash>/rejects/<key>.json (schemas.RejectRecord) for a clip that cannot be decoded
 Then decoded.parquet and rejects.parquet collect them and `_COMPLETE` is written.
 Only the input's faults become rejects; an unwritable folder or a failing write stops the stage
-(`pevl.faults.SystemFault`), so the rerun resumes instead of reusing a folder full of rejects.
+(`pevl.storage.faults.SystemFault`), so the rerun resumes instead of reusing a folder full of rejects.
 """
 
 import errno
@@ -21,13 +21,13 @@ import numpy as np
 from pevl import paths
 from pevl.datasets import make_key
 from pevl.datasets.common import safe_source
-from pevl.faults import SystemFault, fault, is_resource_error, os_errors_are_faults, probe_writable, writable
+from pevl.storage.faults import SystemFault, fault, is_resource_error, os_errors_are_faults, probe_writable, writable
 from pevl.shards.codec import VIDEO_EXT, encode_clip
-from pevl.stages.guard import guarded
-from pevl.stages.integrity import describe_outputs
-from pevl.stages.outputs import current_marker, finish, input_token, prepare, skipped, write_atomic
+from pevl.storage.guard import guarded
+from pevl.storage.integrity import describe_outputs
+from pevl.storage.outputs import current_marker, finish, input_token, prepare, skipped, write_atomic
 from pevl.stages.parallel import run_jobs
-from pevl.stages.tables import read_table, write_table
+from pevl.storage.tables import read_table, write_table
 from pose_extraction.video import VideoError, sample_clip
 from schemas import ClipRecord, DecodeConfig, DecodedClip, PipelineConfig, RejectRecord, StageResult
 

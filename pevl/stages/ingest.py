@@ -7,11 +7,11 @@ from collections import Counter
 
 from pevl import paths
 from pevl.datasets import dataset_fingerprint, read_dataset
-from pevl.faults import probe_writable
-from pevl.stages.guard import guarded
-from pevl.stages.integrity import describe_outputs
-from pevl.stages.outputs import current_marker, finish, prepare, skipped
-from pevl.stages.tables import write_classes, write_table
+from pevl.storage.faults import probe_writable
+from pevl.storage.guard import guarded
+from pevl.storage.integrity import describe_outputs
+from pevl.storage.outputs import current_marker, finish, prepare, skipped
+from pevl.storage.tables import write_classes, write_table
 from schemas import ClipRecord, PipelineConfig, RejectRecord, StageResult
 
 STAGE = "ingest"

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pevl.progress import progress
-from pevl.stages.outputs import resolve_workers
+from pevl.storage.outputs import resolve_workers
 
 
 def run_jobs(fn: Callable[[Any], Any], jobs: list[Any], workers: int, desc: str,

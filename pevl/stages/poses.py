@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from pevl import paths
-from pevl.faults import fault, is_resource_error, os_errors_are_faults, probe_writable
+from pevl.storage.faults import fault, is_resource_error, os_errors_are_faults, probe_writable
 from pevl.shards.codec import VIDEO_EXT, decode_clip
-from pevl.stages.guard import guarded
-from pevl.stages.integrity import describe_outputs
-from pevl.stages.outputs import (
+from pevl.storage.guard import guarded
+from pevl.storage.integrity import describe_outputs
+from pevl.storage.outputs import (
     StageError,
     current_marker,
     finish,
@@ -37,7 +37,7 @@ from pevl.stages.outputs import (
     write_atomic,
 )
 from pevl.stages.parallel import run_jobs
-from pevl.stages.tables import read_table, write_table
+from pevl.storage.tables import read_table, write_table
 from schemas import DecodedClip, PipelineConfig, PoseConfig, RejectRecord, StageResult
 
 STAGE = "poses"

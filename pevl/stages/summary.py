@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pevl import paths
 from pevl.shards.manifest import MANIFEST, SIZES
-from pevl.stages.outputs import read_marker
-from pevl.stages.tables import count_rows, read_table
+from pevl.storage.outputs import read_marker
+from pevl.storage.tables import count_rows, read_table
 from schemas import PipelineConfig, RejectRecord
 
 

@@ -1,4 +1,4 @@
-"""Stages train and evaluate: shards -> checkpoints + MLflow run -> test metrics (grid: pevl.stages.grid).
+"""Stages train and evaluate: shards -> checkpoints + MLflow run -> test metrics (grid: pevl.grid.stage).
 
 Each is idempotent like the data stages (`_COMPLETE` marker naming the config hash and the
 upstream token); an interrupted training run restarts from its `last.pt` (same folder, same
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pevl import paths
-from pevl.stages.outputs import StageError, current_marker, finish, input_token, prepare, write_atomic
+from pevl.storage.outputs import StageError, current_marker, finish, input_token, prepare, write_atomic
 from schemas import PipelineConfig, StageResult, config_hash as hash_of, save_config
 
 log = logging.getLogger("pevl.stages.train")
@@ -55,7 +55,7 @@ def _peek_run_id(last: Path) -> str | None:
 def checked_tracking(cfg: PipelineConfig) -> PipelineConfig:
     """cfg after the tracking server's health check: StageError when it is down (unless
     tracking.on_unreachable=untracked, then an untracked copy of cfg)."""
-    from pevl.tracking import TrackingUnreachable, check_tracking, untracked
+    from pevl.tracking.runs import TrackingUnreachable, check_tracking, untracked
 
     try:
         return cfg if check_tracking(cfg) else untracked(cfg)
@@ -65,17 +65,17 @@ def checked_tracking(cfg: PipelineConfig) -> PipelineConfig:
 
 def _launch_torchrun(cfg: PipelineConfig, force: bool, parent_run_id: str | None, ablation: str,
                      tags: dict[str, str] | None) -> StageResult:
-    """Start `pevl train` under torchrun with train.processes local processes; read its result."""
+    """Start the train stage under torchrun with train.processes local processes (pevl.stages.rank); read its result."""
     if cfg.train.nodes > 1:
         raise StageError(
             f"train.nodes={cfg.train.nodes}: start `torchrun --nnodes {cfg.train.nodes} --node-rank R "
-            f"--nproc-per-node {cfg.train.processes} --rdzv-endpoint HOST:PORT -m pevl.cli train CONFIG` on every node"
+            f"--nproc-per-node {cfg.train.processes} --rdzv-endpoint HOST:PORT -m pevl.stages.rank CONFIG` on every node"
         )
     folder = paths.train_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     cfg_path = save_config(cfg, folder / "launch.yaml")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={cfg.train.processes}",
-           "-m", "pevl.cli", "train", str(cfg_path), "--ablation", ablation]
+           "-m", "pevl.stages.rank", str(cfg_path), "--ablation", ablation]
     cmd += ["--force"] if force else []
     cmd += ["--parent-run-id", parent_run_id] if parent_run_id else []
     for k, v in (tags or {}).items():
@@ -125,8 +125,8 @@ def run_train(cfg: PipelineConfig, force: bool = False, parent_run_id: str | Non
 
 
 def _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tags, started) -> StageResult:
-    from pevl.tracking import Tracker, attach_run, start_run
-    from pevl.tracking_inputs import log_shard_inputs
+    from pevl.tracking.runs import Tracker, attach_run, start_run
+    from pevl.tracking.inputs import log_shard_inputs
     from pevl.train.loop import fit, load_classes
 
     classes = load_classes(classes_path(cfg))
@@ -173,7 +173,7 @@ def run_evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] 
     training run. info: mlflow_run_id, checkpoint, report folder.
     """
     from pevl.eval.evaluate import evaluate_checkpoint
-    from pevl.tracking import attach_run
+    from pevl.tracking.runs import attach_run
 
     started = time.perf_counter()
     train_folder, folder = paths.train_dir(cfg), eval_dir(cfg)

@@ -21,14 +21,14 @@ import numpy as np
 
 from pevl.data.checked_tars import check_epoch
 from pevl.data.loader import make_eval_loader, make_train_loader, read_sizes, steps_per_epoch, to_model_inputs
-from pevl.eval.metrics import class_attributes, summary
+from pevl.train.metrics import class_attributes, summary
 from pevl.progress import progress, report_progress
 from pevl.train.checkpoint import load_checkpoint, load_model_state, model_state, rng_state, save_checkpoint, set_rng_state
 from pevl.train.distributed import DistState, all_reduce_mean, barrier, gather_objects, unused_parameters
 from pevl.train.optim import (
     autocast, build_optimizer, build_scheduler, cast_frozen_weights, clamp_logit_scale, resolve_amp,
 )
-from pevl.tracking import Tracker
+from pevl.tracking.runs import Tracker
 from schemas import PipelineConfig
 
 log = logging.getLogger(__name__)

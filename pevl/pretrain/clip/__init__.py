@@ -1,0 +1,1 @@
+"""The tiny CLIP pretrained on captioned SynthDive frames (`pevl pretrain clip`)."""

@@ -1,0 +1,1 @@
+"""The SynthDive pose detector and keypoint models, trained and exported to ONNX (`pevl pretrain poses`)."""

@@ -1,0 +1,61 @@
+"""Parquet tables of pydantic records (clips, rejects, decoded clips, manifest), written atomically."""
+
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from pevl.storage.outputs import write_atomic
+from schemas import ClassText, ClipRecord, DecodedClip, ManifestRow, RejectRecord
+
+M = TypeVar("M", bound=BaseModel)
+
+_OPT_INT, _INT, _STR, _FLOAT = pa.int64(), pa.int64(), pa.string(), pa.float64()
+SCHEMAS: dict[type[BaseModel], pa.Schema] = {
+    ClipRecord: pa.schema([("clip_id", _STR), ("dataset", _STR), ("split", _STR), ("label", _INT),
+                           ("source", _STR), ("start_frame", _OPT_INT), ("end_frame", _OPT_INT),
+                           ("fps", _FLOAT)]),
+    RejectRecord: pa.schema([("clip_id", _STR), ("stage", _STR), ("reason", _STR)]),
+    DecodedClip: pa.schema([("key", _STR), ("clip_id", _STR), ("dataset", _STR), ("split", _STR),
+                            ("label", _INT), ("source", _STR), ("frame_indices", pa.list_(_INT)),
+                            ("fps", _FLOAT), ("height", _INT), ("width", _INT), ("source_width", _INT),
+                            ("source_height", _INT), ("codec", _STR)]),
+    ManifestRow: pa.schema([("key", _STR), ("clip_id", _STR), ("dataset", _STR), ("split", _STR),
+                            ("label", _INT), ("shard", _STR), ("num_frames", _INT), ("height", _INT),
+                            ("width", _INT), ("num_joints", _INT)]),
+}
+
+
+def write_table(path: Path, model: type[M], records: Iterable[M]) -> int:
+    """Write records of `model` as a parquet file (atomically). Returns the row count."""
+    rows = [r.model_dump() for r in records]
+    table = pa.Table.from_pylist(rows, schema=SCHEMAS[model])
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    write_atomic(path, buf.getvalue())
+    return len(rows)
+
+
+def read_table(path: Path, model: type[M]) -> list[M]:
+    """Read a parquet file written by write_table back into validated records."""
+    return [model.model_validate(row) for row in pq.read_table(path).to_pylist()]
+
+
+def count_rows(path: Path) -> int:
+    """Rows of a parquet file (0 when it does not exist)."""
+    return pq.ParquetFile(path).metadata.num_rows if Path(path).exists() else 0
+
+
+def write_classes(path: Path, classes: list[ClassText]) -> None:
+    """Write classes.json: a list of ClassText ordered by label."""
+    write_atomic(path, json.dumps([c.model_dump() for c in classes], indent=1, ensure_ascii=False))
+
+
+def read_classes(path: Path) -> list[ClassText]:
+    """Read classes.json."""
+    return [ClassText.model_validate(c) for c in json.loads(Path(path).read_text(encoding="utf-8"))]

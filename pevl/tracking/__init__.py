@@ -1,0 +1,1 @@
+"""MLflow tracking: runs, thread-safe logging and the dataset inputs a run records."""
