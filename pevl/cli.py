@@ -9,8 +9,7 @@ import argparse
 import logging
 import sys
 
-from pevl.commands import (demo, deploy, evaluate, grid, model_info, pretrain, run, serve, shards, synth, train,
-                           up)
+from pevl.commands import demo, deploy, evaluate, grid, model_info, pretrain, run, serve, shards, synth, train, up
 from pevl.console import setup_logging
 
 # Command modules by module name, in --help order; a new command adds its module here.

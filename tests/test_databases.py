@@ -2,9 +2,9 @@
 
 import pytest
 
+from pevl.cli import main
 from pevl.services import databases
 from pevl.services import servers as services
-from pevl.cli import main
 
 URL = "postgresql://pevl:s3cret-pw@db.internal:5433/prefect"
 

@@ -69,8 +69,8 @@ def test_stack_has_every_service():
 
 def test_compose_passes_what_pevl_up_and_pevl_worker_pass(tmp_path):
     """The variables tests/test_work_pool.py runs with: database URLs in each server's environment, worker polling."""
-    from pevl.services import servers as local
     from pevl.commands.deploy import WORKER_QUERY_S
+    from pevl.services import servers as local
 
     services = compose()["services"]
     url = "postgresql://u:p@h:5432/d"

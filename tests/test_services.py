@@ -7,8 +7,8 @@ import time
 import psutil
 import pytest
 
-from pevl.services import servers as services
 from pevl.cli import main
+from pevl.services import servers as services
 
 
 def _alive(pid: int) -> bool:

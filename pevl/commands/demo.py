@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from flows.artifacts import experiment_url
     from flows.deployments import absolute_paths
     from flows.summary import summary_path
-    from pevl.services import servers as services
     from pevl.commands.serve import check_server, service_env, start_background
+    from pevl.services import servers as services
     from pevl.tracking.runs import experiment_name
     from schemas import load_config
 

@@ -28,8 +28,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the grid stage (the table is printed by the stage)."""
     from pevl import paths
-    from pevl.storage.lock import work_dir_lock
     from pevl.grid.stage import GridRowsFailed, run_grid
+    from pevl.storage.lock import work_dir_lock
     from pevl.storage.outputs import StageError
 
     cfg = load_from_args(args)

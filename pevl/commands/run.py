@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from pevl import paths
     from pevl.console import say
     from pevl.datasets import DatasetError
-    from pevl.storage.lock import work_dir_lock
-    from pevl.storage.outputs import StageError
     from pevl.pipeline import run_stages
     from pevl.stages.summary import format_summary, summarize
+    from pevl.storage.lock import work_dir_lock
+    from pevl.storage.outputs import StageError
 
     cfg = load_from_args(args)
     try:  # the summary is read under the same lock: no other run can change the files it counts

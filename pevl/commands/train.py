@@ -30,10 +30,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the train stage and print its checkpoint, run id and val metrics."""
     from pevl import paths
-    from pevl.storage.lock import work_dir_lock
-    from pevl.storage.outputs import StageError
     from pevl.stages.rank import parse_tags
     from pevl.stages.train import run_train
+    from pevl.storage.lock import work_dir_lock
+    from pevl.storage.outputs import StageError
     from pevl.train.distributed import launched_by_torchrun
 
     cfg = load_from_args(args)

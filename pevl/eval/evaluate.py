@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from pevl.data.loader import make_eval_loader
-from pevl.train.metrics import class_attributes, confusion_matrix, summary, write_per_class_csv
 from pevl.eval.plots import save_confusion_png, save_pose_overlay
 from pevl.paths import shards_dir
 from pevl.tracking.runs import Tracker
 from pevl.train.checkpoint import config_of, load_checkpoint, load_model_state
 from pevl.train.distributed import DistState, pick_device, set_threads
 from pevl.train.loop import Predictions, build_model_for, evaluate
+from pevl.train.metrics import class_attributes, confusion_matrix, summary, write_per_class_csv
 from pevl.train.optim import autocast, resolve_amp
 
 log = logging.getLogger(__name__)

@@ -128,8 +128,8 @@ def run_data_step(step: DataStep, work_dir: str, lease: str) -> StageResult:
 
 def _train_and_test(job: RowJob, ctx: GridContext) -> tuple[dict[str, float], str, bool]:
     """Train + evaluate one row under the parent run: (metrics, child run id, both reused)."""
-    from pevl.tracking.runs import start_run
     from pevl.tracking.inputs import log_shard_inputs
+    from pevl.tracking.runs import start_run
 
     ablation = f"{ctx.spec_name}/{job.name}"
     with folder_lock(paths.train_dir(job.cfg)):  # one writer of a run folder (the flow's train stage may hold it)

@@ -21,12 +21,12 @@ import numpy as np
 from pevl import paths
 from pevl.datasets import make_key
 from pevl.datasets.common import safe_source
-from pevl.storage.faults import SystemFault, fault, is_resource_error, os_errors_are_faults, probe_writable, writable
 from pevl.shards.codec import VIDEO_EXT, encode_clip
+from pevl.stages.parallel import run_jobs
+from pevl.storage.faults import SystemFault, fault, is_resource_error, os_errors_are_faults, probe_writable, writable
 from pevl.storage.guard import guarded
 from pevl.storage.integrity import describe_outputs
 from pevl.storage.outputs import current_marker, finish, input_token, prepare, skipped, write_atomic
-from pevl.stages.parallel import run_jobs
 from pevl.storage.tables import read_table, write_table
 from pose_extraction.video import VideoError, sample_clip
 from schemas import ClipRecord, DecodeConfig, DecodedClip, PipelineConfig, RejectRecord, StageResult

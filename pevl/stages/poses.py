@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from pevl import paths
-from pevl.storage.faults import fault, is_resource_error, os_errors_are_faults, probe_writable
 from pevl.shards.codec import VIDEO_EXT, decode_clip
+from pevl.stages.parallel import run_jobs
+from pevl.storage.faults import fault, is_resource_error, os_errors_are_faults, probe_writable
 from pevl.storage.guard import guarded
 from pevl.storage.integrity import describe_outputs
 from pevl.storage.outputs import (
@@ -36,7 +37,6 @@ from pevl.storage.outputs import (
     skipped,
     write_atomic,
 )
-from pevl.stages.parallel import run_jobs
 from pevl.storage.tables import read_table, write_table
 from schemas import DecodedClip, PipelineConfig, PoseConfig, RejectRecord, StageResult
 

@@ -23,17 +23,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pevl import paths
-from pevl.storage.faults import fault, probe_writable
 from pevl.progress import progress
 from pevl.shards.codec import VIDEO_EXT
 from pevl.shards.manifest import MANIFEST, SIZES, SPLITS, ManifestWriter
 from pevl.shards.reader import META_EXT, POSE_EXT
 from pevl.shards.writer import TMP_SUFFIX, ShardWriter
+from pevl.stages.poses import pose_info
+from pevl.stages.summary import count_by_reason, index_records
+from pevl.storage.faults import fault, probe_writable
 from pevl.storage.guard import guarded
 from pevl.storage.integrity import describe_outputs
 from pevl.storage.outputs import StageError, current_marker, finish, input_token, prepare, skipped, write_atomic
-from pevl.stages.poses import pose_info
-from pevl.stages.summary import count_by_reason, index_records
 from pevl.storage.tables import read_table, write_table
 from schemas import DecodedClip, ManifestRow, PipelineConfig, RejectRecord, SampleMeta, StageResult
 
