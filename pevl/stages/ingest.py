@@ -1,6 +1,5 @@
 """ingest: the dataset's adapter -> index/clips.parquet, index/classes.json, index/rejects.parquet."""
 
-import importlib
 import logging
 import time
 from collections import Counter
@@ -12,22 +11,11 @@ from pevl.storage.guard import guarded
 from pevl.storage.integrity import describe_outputs
 from pevl.storage.outputs import current_marker, finish, prepare, skipped
 from pevl.storage.tables import write_classes, write_table
+from pevl.synth import ensure_synthdive
 from schemas import ClipRecord, PipelineConfig, RejectRecord, StageResult
 
 STAGE = "ingest"
 log = logging.getLogger("pevl.stages.ingest")
-
-
-def _ensure_synthdive(cfg: PipelineConfig) -> None:
-    """Generate SynthDive into dataset.root when the synth package provides ensure_synthdive."""
-    try:
-        synth = importlib.import_module("pevl.synth")
-    except ImportError:
-        log.warning("pevl.synth is not available: reading %s as it is", cfg.dataset.root)
-        return
-    ensure = getattr(synth, "ensure_synthdive", None)
-    if ensure is not None:
-        ensure(cfg.dataset)
 
 
 @guarded(STAGE)
@@ -40,7 +28,7 @@ def run_ingest(cfg: PipelineConfig, force: bool = False, verify: bool = False) -
     started = time.perf_counter()
     out, config_hash, root = paths.index_dir(cfg), paths.index_hash(cfg), paths.dataset_root(cfg)
     if cfg.dataset.name == "synthdive":
-        _ensure_synthdive(cfg)  # cheap when the dataset is there; regenerates when its parameters changed
+        ensure_synthdive(cfg.dataset)  # cheap when the dataset is there; regenerates when its parameters changed
     inputs = {"dataset": dataset_fingerprint(cfg.dataset.name, root)}
     marker = None if force else current_marker(out, config_hash, inputs, verify)
     if marker:
