@@ -91,7 +91,7 @@ def test_a_server_killed_mid_run_is_logged_once_and_the_run_is_marked_when_it_re
         for step in range(2, 6):
             tracker.log_metrics({"train/loss": 1.0 / step}, step)  # never raises
         tracker.log_artifact(save_config(cfg, tmp_path / "c.yaml"))
-        warnings = [r.getMessage() for r in caplog.records if r.name == "pevl.tracking.runs" and r.levelname == "WARNING"]
+        warnings = [r.getMessage() for r in caplog.records if r.name == "pevl.tracking" and r.levelname == "WARNING"]
         assert len(warnings) == 1 and "training goes on" in warnings[0], warnings
         assert tracker.failed and tracker.dropped == 4  # the first failing call is not counted as dropped
         tracker.end("FINISHED")  # server still dead: says so, does not stall or raise
@@ -122,7 +122,7 @@ def test_training_survives_the_server_dying_between_epochs(tmp_path, bounded_env
         killer.join()
     assert load_checkpoint(Path(result.info["last"]))["epoch"] == 3
     assert result.info["mlflow_run_id"] and result.counts["epochs_run"] == 3
-    messages = [r.getMessage() for r in caplog.records if r.name == "pevl.tracking.runs" and r.levelname == "WARNING"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "pevl.tracking" and r.levelname == "WARNING"]
     assert sum("training goes on" in m for m in messages) == 1, messages
     assert any("shows the run RUNNING" in m for m in messages), messages
 
