@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 RTMLIB := rtmlib==0.0.16
 
-.PHONY: install install-dev test-deps demo test down clean bench screenshots
+.PHONY: install install-dev test-deps test-assets demo test down clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,13 @@ test-deps:
 	  $(SUDO) apt-get install -y -qq $(TEST_PACKAGES) >/dev/null 2>&1 \
 	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; }; }
 
-test: $(DEV_STAMP) test-deps
+# Real pretrained pose models (BlazePose, from the mediapipe wheel) and real footage of people (sports2d's
+# demo video), taken out of PyPI packages with pip, pinned by sha256, cached under ~/.cache/pevl.
+test-assets: $(STAMP)
+	$(BIN)/pevl models fetch blazepose
+	$(BIN)/python -m tests.real_footage
+
+test: $(DEV_STAMP) test-deps test-assets
 	$(BIN)/python -m pytest
 
 BENCHES := synth decode poses shard_loader shard_memory train

@@ -9,12 +9,15 @@ import argparse
 import logging
 import sys
 
-from pevl.commands import demo, deploy, evaluate, grid, model_info, pretrain, run, serve, shards, synth, train, up
+from pevl.commands import (
+    demo, deploy, evaluate, grid, model_info, models, predict, pretrain, run, serve, shards, synth, train, up,
+)
 from pevl.console import setup_logging
 
 # Command modules by module name, in --help order; a new command adds its module here.
 COMMANDS = {m.__name__.rpartition(".")[2]: m
-            for m in (synth, up, serve, deploy, demo, run, shards, train, evaluate, grid, model_info, pretrain)}
+            for m in (synth, up, serve, deploy, demo, run, shards, train, evaluate, predict, grid, model_info,
+                      pretrain, models)}
 
 log = logging.getLogger("pevl")
 

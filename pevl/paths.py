@@ -38,7 +38,9 @@ def poses_hash(cfg: PipelineConfig) -> str:
     if cfg.poses.backend == "rtmlib":
         files = {name: weights_digest(getattr(cfg.poses.rtmlib, name)) for name in ("det_model", "pose_model")}
         extra = [{k: v for k, v in files.items() if v}] if any(files.values()) else []
-    return config_hash(cfg.poses.model_dump(exclude={"workers"}), decode_hash(cfg), *extra)
+    # blazepose's files are pinned by sha256 wherever they lie; other backends hash as before the section existed
+    blazepose = {"model_dir", "download", "threads"} if cfg.poses.backend == "blazepose" else True
+    return config_hash(cfg.poses.model_dump(exclude={"workers": True, "blazepose": blazepose}), decode_hash(cfg), *extra)
 
 
 def shards_hash(cfg: PipelineConfig) -> str:

@@ -13,6 +13,7 @@ from schemas.data import (
 from schemas.loading import ConfigError, apply_overrides, config_hash, flatten, load_config, save_config
 from schemas.model import AdapterConfig, ModelConfig, SGMCConfig, UCMRConfig
 from schemas.pipeline import PipelineConfig
+from schemas.predict import AttributePrediction, PredictionRow
 from schemas.pretrain import ClipPretrainConfig, PoseTrainSettings
 from schemas.records import (
     ClassText,
@@ -27,9 +28,9 @@ from schemas.train import (GridConfig, GridRun, GridSpec, OrchestrationConfig, S
                            TrackingConfig, TrainConfig)
 
 __all__ = [
-    "AdapterConfig", "ClassText", "ClipPretrainConfig", "ClipRecord", "ConfigError", "DatasetConfig", "DecodeConfig", "DecodedClip",
+    "AdapterConfig", "AttributePrediction", "ClassText", "ClipPretrainConfig", "ClipRecord", "ConfigError", "DatasetConfig", "DecodeConfig", "DecodedClip",
     "GridConfig", "GridRun", "GridSpec", "GroundTruthNoise", "MainPersonConfig", "ManifestRow", "ModelConfig", "OrchestrationConfig",
-    "PipelineConfig", "PoseConfig", "PoseTrainSettings", "RejectRecord", "RtmlibConfig", "SGMCConfig", "SampleMeta",
+    "PipelineConfig", "PoseConfig", "PoseTrainSettings", "PredictionRow", "RejectRecord", "RtmlibConfig", "SGMCConfig", "SampleMeta",
     "ShardConfig", "StageResult", "StudyAxis", "StudyGain", "StudySpec", "SynthConfig", "TrackingConfig", "TrainConfig", "UCMRConfig",
     "apply_overrides", "config_hash", "flatten", "load_config", "save_config",
 ]

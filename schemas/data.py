@@ -86,6 +86,24 @@ class RtmlibConfig(Strict):
                          "when alone, the cores shared out when several CPU estimators run at once")
 
 
+class BlazePoseConfig(Strict):
+    """blazepose backend: MediaPipe's pretrained detector + 33-landmark model (real people), run by LiteRT."""
+
+    model_dir: str | None = Field(
+        None, description="folder holding pose_detection.tflite and pose_landmark_full.tflite; "
+                          "None = the model cache ($PEVL_MODEL_CACHE or ~/.cache/pevl/models/blazepose)"
+    )
+    download: bool = Field(
+        True, description="fetch the pinned mediapipe wheel with pip when the cache lacks the files"
+    )
+    score_thr: float = Field(0.5, ge=0.0, le=1.0, description="person detector score threshold (MediaPipe's 0.5)")
+    presence_thr: float = Field(
+        0.5, ge=0.0, le=1.0, description="landmark model's pose presence below which a region holds no person"
+    )
+    max_people: int = Field(4, ge=1, description="people read per frame at most (each costs one landmark pass)")
+    threads: int = Field(1, ge=0, description="LiteRT threads per model; 0 = the runtime's default")
+
+
 class GroundTruthNoise(Strict):
     """Detector-like errors added to SynthDive's ground-truth joints."""
 
@@ -96,7 +114,7 @@ class GroundTruthNoise(Strict):
 
 
 class MainPersonConfig(Strict):
-    """Main-person tracking across a clip's frames (rtmlib backend)."""
+    """Main-person tracking across a clip's frames (rtmlib and blazepose backends)."""
 
     min_iou: float = Field(0.1, ge=0.0, le=1.0, description="box IoU with the last match that links a detection")
     max_jump: float = Field(
@@ -107,8 +125,9 @@ class MainPersonConfig(Strict):
 class PoseConfig(Strict):
     """Poses stage: 2D keypoints of the main person in every stored frame."""
 
-    backend: Literal["rtmlib", "ground_truth"] = "rtmlib"
+    backend: Literal["rtmlib", "blazepose", "ground_truth"] = "rtmlib"
     rtmlib: RtmlibConfig = RtmlibConfig()
+    blazepose: BlazePoseConfig = BlazePoseConfig()
     ground_truth: GroundTruthNoise = GroundTruthNoise()
     main_person: MainPersonConfig = MainPersonConfig()
     workers: int = Field(0, ge=0, description="pose processes; 0 = all cores")

@@ -99,6 +99,15 @@ def _augment(src: Iterator[dict], cfg: PipelineConfig, seed: tuple[int, ...]) ->
         }
 
 
+def check_views(cfg: PipelineConfig, clips: int, crops: int) -> None:
+    """ConfigError unless `clips` x `crops` evaluation views fit the model (a person crop has one view per clip)."""
+    if clips < 1 or crops < 1:
+        raise ConfigError(f"{clips} clips x {crops} crops: both must be at least 1")
+    if cfg.train.crop == "person" and crops != 1:
+        raise ConfigError(f"{crops} spatial crops asked of a model trained with train.crop=person (its view follows "
+                          "the person): evaluate it with 1 crop")
+
+
 def eval_views(frames: np.ndarray, pose: np.ndarray, cfg: PipelineConfig, clips: int, crops: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic views: `clips` frame offsets x `crops` square crops (or the person's boxes).
 
@@ -108,12 +117,10 @@ def eval_views(frames: np.ndarray, pose: np.ndarray, cfg: PipelineConfig, clips:
         video (V, T, S, S, 3) uint8 and pose (V, Tp, K, 3) crop coordinates, V = clips * crops.
     """
     m, t = cfg.model, cfg.train
+    check_views(cfg, clips, crops)
     videos, poses = [], []
     person = None
     if t.crop == "person":
-        if crops != 1:
-            raise ConfigError(f"{crops} spatial crops asked of a model trained with train.crop=person (its view follows "
-                              "the person): evaluate it with 1 crop")
         person = person_boxes(pose, frames.shape[1], frames.shape[2], t.person_margin)
     for c in range(clips):
         vid_idx, pose_idx = aligned_indices(len(frames), m.num_frames, m.pose_frame_ratio, (c + 0.5) / clips, None)

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from schemas import ClassText, ClipRecord, RejectRecord
 
 INGEST = "ingest"
+# video files the adapters read: Diving48 and HAA500 .mp4, FineGym also .mkv and .webm
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm")
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pevl.datasets.common import (
+    VIDEO_SUFFIXES,
     DatasetError,
     DatasetIndex,
     add_unique,
@@ -35,7 +36,6 @@ _CATEGORY = re.compile(r"^Clabel:\s*(\d+);\s*set:\s*(\d+);\s*Glabel:\s*(\d+);\s*
 _SET = re.compile(r"^set:\s*(\d+);\s*(?:\((\w+)\)\s*)?(.*?)\s*$")
 _CLIP = re.compile(r"^(?P<video>.+)_(?P<event>E_\d+_\d+)_(?P<action>A_\d+_\d+)$")
 VIDEO_DIRS = ("videos", ".")
-VIDEO_EXTS = (".mp4", ".mkv", ".webm")
 
 
 def _find(root: Path, names: list[str], dataset: str, what: str) -> Path:
@@ -119,7 +119,7 @@ class _Videos:
 
     def _probe(self, video_id: str) -> tuple[str, VideoInfo] | str:
         try:
-            rel = [safe_source(self.root, f"{d}/{video_id}{ext}") for d in VIDEO_DIRS for ext in VIDEO_EXTS]
+            rel = [safe_source(self.root, f"{d}/{video_id}{ext}") for d in VIDEO_DIRS for ext in VIDEO_SUFFIXES]
         except ValueError as e:
             return str(e)
         found = next((r for r in rel if (self.root / r).is_file()), None)

@@ -21,14 +21,15 @@ import numpy as np
 from pevl import paths
 from pevl.datasets import make_key
 from pevl.datasets.common import safe_source
-from pevl.shards.codec import VIDEO_EXT, encode_clip
+from pevl.shards.codec import VIDEO_EXT
+from pevl.shards.preprocess import decode_failure, encode_failure, sample_source, store_frames
 from pevl.stages.parallel import run_jobs
 from pevl.storage.faults import SystemFault, fault, is_resource_error, os_errors_are_faults, probe_writable, writable
 from pevl.storage.guard import guarded
 from pevl.storage.integrity import describe_outputs
 from pevl.storage.outputs import current_marker, finish, input_token, prepare, skipped, write_atomic
 from pevl.storage.tables import read_table, write_table
-from pose_extraction.video import VideoError, sample_clip
+from pose_extraction.video import VideoError
 from schemas import ClipRecord, DecodeConfig, DecodedClip, PipelineConfig, RejectRecord, StageResult
 
 STAGE = "decode"
@@ -56,14 +57,14 @@ def _write_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig, out: Path, 
     fps = clip.fps or info.fps
     tmp = out / "clips" / f".{job.key}.{os.getpid()}.tmp.{VIDEO_EXT}"
     try:
-        encode_clip(frames, fps, cfg.codec, tmp, crf=cfg.h264_crf, rgb=False)
+        store_frames(frames, fps, cfg, tmp)
     except OSError as e:
         raise fault(STAGE, "cannot write", tmp, e) from None
     except Exception as e:  # the encoder says no: the folder's fault if it cannot be written, else the clip's
         if not writable(out / "clips"):
             raise fault(STAGE, "cannot write", tmp, e) from None
         tmp.unlink(missing_ok=True)
-        return f"encode failed: {type(e).__name__}: {e}"
+        return encode_failure(e)
     record = DecodedClip(
         key=job.key, clip_id=clip.clip_id, dataset=clip.dataset, split=clip.split, label=clip.label,
         source=clip.source, frame_indices=sampled.indices, fps=fps, height=frames.shape[1],
@@ -79,8 +80,7 @@ def _read_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig):
     """The clip's frames sampled from its source video; VideoError/ValueError when the input is bad."""
     path = Path(job.root) / safe_source(Path(job.root), clip.source)
     try:
-        return sample_clip(path, clip.start_frame or 0, clip.end_frame, cfg.frames, min_frames=cfg.min_frames,
-                           seek_after=cfg.seek_after, short_side=cfg.short_side, rgb=False)
+        return sample_source(path, clip.start_frame or 0, clip.end_frame, cfg)
     except OSError as e:
         if is_resource_error(e):  # the machine, not the video (no memory, no descriptors, I/O error)
             raise fault(STAGE, "cannot read", path, e) from None
@@ -96,12 +96,12 @@ def decode_clip_job(job: DecodeJob) -> tuple[str, str | None]:
     try:
         sampled = _read_clip(job, clip, cfg)
     except (VideoError, ValueError) as e:
-        reason = str(e)
+        reason = decode_failure(e)
     except SystemFault:
         raise
     except Exception as e:  # an unreadable source (a decoder error, permission denied): this clip's reject
         log.warning("decode: %s failed", clip.clip_id, exc_info=True)
-        reason = f"decode failed: {type(e).__name__}: {e}"
+        reason = decode_failure(e)
     else:
         reason = _write_clip(job, clip, cfg, out, sampled)
         if reason is None:
@@ -117,7 +117,7 @@ def probe_encoder(cfg: DecodeConfig, folder: Path) -> None:
     probe_writable(STAGE, folder)
     tmp = folder / f".probe.{os.getpid()}.tmp.{VIDEO_EXT}"
     try:
-        encode_clip(np.zeros((2, 16, 16, 3), np.uint8), 25.0, cfg.codec, tmp, crf=cfg.h264_crf, rgb=False)
+        store_frames(np.zeros((2, 16, 16, 3), np.uint8), 25.0, cfg, tmp)
         if not tmp.is_file() or tmp.stat().st_size == 0:
             raise OSError(errno.EIO, f"the {cfg.codec} encoder wrote nothing", str(tmp))
     except Exception as e:

@@ -22,6 +22,7 @@ import numpy as np
 
 from pevl import paths
 from pevl.shards.codec import VIDEO_EXT, decode_clip
+from pevl.shards.preprocess import estimate_poses, pose_failure
 from pevl.stages.parallel import run_jobs
 from pevl.storage.faults import fault, is_resource_error, os_errors_are_faults, probe_writable
 from pevl.storage.guard import guarded
@@ -38,6 +39,7 @@ from pevl.storage.outputs import (
     write_atomic,
 )
 from pevl.storage.tables import read_table, write_table
+from pose_extraction.build import domain_warning
 from schemas import DecodedClip, PipelineConfig, PoseConfig, RejectRecord, StageResult
 
 STAGE = "poses"
@@ -90,20 +92,10 @@ def _estimate(clip: DecodedClip, data: bytes, dataset_root: Path) -> tuple[np.nd
     from pose_extraction import FrameContext
 
     frames = decode_clip(data)  # (T, H, W, 3)
-    t = len(clip.frame_indices)
-    if frames.shape[0] != t:
-        raise ValueError(f"stored clip has {frames.shape[0]} frames, expected {t}")
     context = FrameContext(clip_id=clip.clip_id, source=clip.source, dataset_root=dataset_root,
                            frame_indices=tuple(clip.frame_indices),
                            source_size=(clip.source_width, clip.source_height))
-    track = _worker()["estimator"].estimate(frames, context)
-    keypoints = np.asarray(track.keypoints, dtype=np.float32)
-    bboxes = np.asarray(track.bboxes, dtype=np.float32)
-    if keypoints.ndim != 3 or keypoints.shape[0] != t or keypoints.shape[2] != 3:
-        raise ValueError(f"estimator returned keypoints of shape {keypoints.shape}, expected ({t}, K, 3)")
-    if bboxes.shape != (t, 4) or not (np.isfinite(keypoints).all() and np.isfinite(bboxes).all()):
-        raise ValueError(f"estimator returned boxes {bboxes.shape} (expected ({t}, 4)) or non-finite values")
-    return keypoints, bboxes
+    return estimate_poses(_worker()["estimator"], frames, context)
 
 
 def pose_clip_job(job: PoseJob) -> tuple[str, str | None]:
@@ -117,7 +109,7 @@ def pose_clip_job(job: PoseJob) -> tuple[str, str | None]:
     except Exception as e:  # one clip's failure is its reject row, never the end of the run
         if is_resource_error(e):  # ... unless the machine failed (no memory, no space, I/O error)
             raise fault(STAGE, "cannot estimate", clip.clip_id, e) from None
-        reason = f"poses failed: {type(e).__name__}: {e}"
+        reason = pose_failure(e)
         reject = RejectRecord(clip_id=clip.clip_id, stage=STAGE, reason=reason)
         with os_errors_are_faults(STAGE):
             write_atomic(out / "rejects" / f"{clip.key}.json", reject.model_dump_json())
@@ -153,6 +145,9 @@ def start_poses(cfg: PipelineConfig, force: bool = False, verify: bool = False) 
     if marker:
         return skipped(STAGE, out, marker), []
     prepare(out, force, inputs)
+    warning = domain_warning(cfg.poses, cfg.dataset.name)
+    if warning:
+        log.warning("%s", warning)
     for sub in ("clips", "rejects"):
         probe_writable(STAGE, out / sub)
         for tmp in (out / sub).glob(".*.tmp"):

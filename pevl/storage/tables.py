@@ -1,4 +1,4 @@
-"""Parquet tables of pydantic records (clips, rejects, decoded clips, manifest), written atomically."""
+"""Parquet tables of pydantic records (clips, rejects, decoded clips, manifest, predictions), written atomically."""
 
 import io
 import json
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from pevl.storage.outputs import write_atomic
-from schemas import ClassText, ClipRecord, DecodedClip, ManifestRow, RejectRecord
+from schemas import ClassText, ClipRecord, DecodedClip, ManifestRow, PredictionRow, RejectRecord
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,6 +28,14 @@ SCHEMAS: dict[type[BaseModel], pa.Schema] = {
     ManifestRow: pa.schema([("key", _STR), ("clip_id", _STR), ("dataset", _STR), ("split", _STR),
                             ("label", _INT), ("shard", _STR), ("num_frames", _INT), ("height", _INT),
                             ("width", _INT), ("num_joints", _INT)]),
+    PredictionRow: pa.schema([("path", _STR), ("sha256", _STR), ("start_frame", _INT), ("end_frame", _OPT_INT),
+                              ("status", _STR), ("reason", _STR), ("frame_indices", pa.list_(_INT)),
+                              ("views", _STR), ("top_labels", pa.list_(_INT)), ("top_names", pa.list_(_STR)),
+                              ("top_probs", pa.list_(_FLOAT)),
+                              ("attributes", pa.list_(pa.struct([("name", _STR), ("value", _STR), ("prob", _FLOAT)]))),
+                              ("person_frames", _FLOAT),
+                              ("keypoint_score", _FLOAT), ("pose_model", _STR), ("model", _STR),
+                              ("model_sha256", _STR), ("decode_s", _FLOAT), ("poses_s", _FLOAT), ("model_s", _FLOAT)]),
 }
 
 

@@ -102,6 +102,22 @@ def train_step(
     return {**sums, "lr": lr, "grad_norm": float(norm)}
 
 
+def score_views(model: Any, batch: dict, device: Any, dtype: Any = None) -> Any:
+    """Class scores of each clip of an eval batch, averaged over its views (evaluation and inference).
+
+    Args:
+        model: the bare model in eval mode, called under no_grad.
+        batch: video (B, V, T, S, S, 3) uint8 and pose (B, V, Tp, K, 3), as `make_eval_loader` yields.
+    Returns:
+        (B, C) float32 tensor on the device.
+    """
+    video, pose, _ = to_model_inputs(batch, device)
+    b, v = video.shape[:2]
+    with autocast(device, dtype):
+        out = model.predict(video.flatten(0, 1), pose.flatten(0, 1))  # (B*V, C)
+    return out.float().view(b, v, -1).mean(1)
+
+
 def evaluate(model: Any, loader: Any, state: DistState, dtype: Any = None, desc: str = "eval") -> Predictions:
     """Scores of every sample the loader yields on all ranks, view-averaged and gathered.
 
@@ -115,12 +131,8 @@ def evaluate(model: Any, loader: Any, state: DistState, dtype: Any = None, desc:
     keys, scores, labels = [], [], []
     with torch.no_grad():
         for batch in progress(loader, desc=desc, unit="batch", disable=not state.is_main, leave=False):
-            video, pose, label = to_model_inputs(batch, state.device)
-            b, v = video.shape[:2]
-            with autocast(state.device, dtype):
-                out = bare.predict(video.flatten(0, 1), pose.flatten(0, 1))  # (B*V, C)
-            scores.append(out.float().view(b, v, -1).mean(1).cpu().numpy())
-            labels.append(label.cpu().numpy())
+            scores.append(score_views(bare, batch, state.device, dtype).cpu().numpy())
+            labels.append(batch["label"].numpy())
             keys.extend(batch["key"])
     local = (keys, np.concatenate(scores) if scores else None, np.concatenate(labels) if labels else None)
     merged: dict[str, tuple[np.ndarray, int]] = {}
