@@ -8,6 +8,9 @@ below. `make test` fetches it (pinned by sha256) into ~/.cache/pevl/test-footage
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from pose_extraction.registry_files import RegistryFiles, fetch_files, models_folder, verified_folder
 
 SPORTS2D_DEMO = RegistryFiles(
@@ -26,6 +29,21 @@ ROOT = Path.home() / ".cache" / "pevl" / "test-footage"
 def demo_video() -> Path:
     """The verified demo video; an error saying to run `make test-assets` when it is not here."""
     return verified_folder(SPORTS2D_DEMO, models_folder(SPORTS2D_DEMO, ROOT)) / "demo.mp4"
+
+
+def demo_frames(short_side: int, last: int | None = None) -> np.ndarray:
+    """Frames 0..last (default all) of the demo video, RGB, resized to a short side as they are read."""
+    from pose_extraction.video import resize_short_side
+
+    cap = cv2.VideoCapture(str(demo_video()))
+    frames = []
+    while last is None or len(frames) <= last:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(resize_short_side(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), short_side))
+    cap.release()
+    return np.stack(frames)
 
 
 if __name__ == "__main__":
