@@ -1,7 +1,7 @@
 """A dead tracking server: refused before training (or untracked by config), and killed mid-run.
 
 Real MLflow servers (tests/servers.py) are started and killed; nothing is mocked. Timings are
-not asserted here (the issue's 30 s target is measured by the probe in the closing note).
+not asserted here (speed belongs to benchmarks, not tests).
 """
 
 import os

@@ -1,7 +1,7 @@
 """Which grid rows start first: longest first, by an estimate of each row's training cost.
 
 A pool of `grid.parallel` workers finishes soonest when the longest rows start first: a long row
-started last runs alone while the other workers idle (stop 14's seed-0 components grid on 2 cores:
+started last runs alone while the other workers idle (the seed-0 components grid on 2 cores, in grid order:
 full PeVL, listed last, ran alone for 5.4 of the grid's 19.7 minutes). The estimate is the
 forward GFLOPs of one clip (`pevl.model.info.clip_flops`, a model built with placeholder classes)
 x epochs x training clips (the row's sizes.json; 1 before its shards exist). It only orders the

@@ -4,7 +4,7 @@ A caption says what one still frame shows, as a caption of a diving photo on the
 the phase (on the board, taking off, in flight, entering the water, under water), the body's
 orientation and shape, which way the diver faces (the board or the water, the camera), the splash,
 the framing, the venue and the board height. It never names the class, a somersault or twist
-count or the takeoff group: counting and direction are left to the video model (issue 11).
+count or the takeoff group: counting and direction are left to the video model.
 """
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """Measure a tiny CLIP on frames of a fresh SynthDive rendering (render seeds 2000-2999).
 
-Figures (issue 11, item 4): image-to-caption retrieval R@1 / R@5 among the distinct captions of
+Figures: image-to-caption retrieval R@1 / R@5 among the distinct captions of
 the rendering; linear probes of the frozen class token for the phase (all frames) and the shape
 (in-flight frames), trained on 70 % of the clips and tested on the others; the class token's
 between-clip spread; zero-shot top-1 over the 48 classes from the class sentences with

@@ -2,7 +2,7 @@
 
 fp32, not fp16: open_clip resizes the position embedding of a checkpoint loaded at another image
 size (48 px for demo-grid) with a bicubic interpolation that has no fp16 CPU kernel, so an fp16
-file fails there. pevl-tiny in fp32 is 13.6 MB, within the 15 MB the issue allows.
+file fails there. pevl-tiny in fp32 is 13.6 MB, within the 15 MB a shipped model may take.
 """
 
 import hashlib
