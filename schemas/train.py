@@ -1,5 +1,6 @@
 """Configs of training, tracking, ablation grids and orchestration."""
 
+import warnings
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -74,16 +75,33 @@ class TrainConfig(Strict):
         return self
 
 
-class TrackingConfig(Strict):
-    """Where MLflow runs go. uri: a server URL or an absolute sqlite URI; null = env or work dir."""
+# `register` is also ABCMeta's class method (pydantic warns that the field shadows it): instances,
+# hence `cfg.tracking.register`, see the field; nothing calls TrackingConfig.register.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "register" ', category=UserWarning)
 
-    enabled: bool = Field(True, description="false: no MLflow logging at all")
-    uri: str | None = Field(None, description="server URL or sqlite URI; default $MLFLOW_TRACKING_URI, else <work_dir>/mlflow.db")
-    artifact_location: str | None = Field(None, description="new experiments' artifact root; default <work_dir>/mlartifacts")
-    experiment: str | None = Field(None, description="default: pevl-<dataset name>")
-    log_checkpoint: bool = Field(True, description="upload the best checkpoint as an artifact")
-    on_unreachable: Literal["fail", "untracked"] = Field(
-        "fail", description="tracking server down before training: fail (exit 2), or train untracked and say so")
+    class TrackingConfig(Strict):
+        """Where MLflow runs go. uri: a server URL or an absolute sqlite URI; null = env or work dir."""
+
+        enabled: bool = Field(True, description="false: no MLflow logging at all")
+        uri: str | None = Field(None, description="server URL or sqlite URI; default $MLFLOW_TRACKING_URI, else <work_dir>/mlflow.db")
+        artifact_location: str | None = Field(None, description="new experiments' artifact root; default <work_dir>/mlartifacts")
+        experiment: str | None = Field(None, description="default: pevl-<dataset name>")
+        log_checkpoint: bool = Field(True, description="upload the best checkpoint as a bare artifact (checkpoints/)")
+        log_model: bool = Field(
+            True, description="log the tested checkpoint as the run's MLflow model `model` (pyfunc: checkpoint + "
+                              "pose model files), loadable as runs:/<run id> and servable by `mlflow models serve`")
+        register: str | None = Field(
+            None, min_length=1, description="register the logged model under this name (a new version per training "
+                                            "run); grid rows do not register unless their row sets it")
+        on_unreachable: Literal["fail", "untracked"] = Field(
+            "fail", description="tracking server down before training: fail (exit 2), or train untracked and say so")
+
+        @model_validator(mode="after")
+        def _register_needs_model(self) -> "TrackingConfig":
+            if self.register and not self.log_model:
+                raise ValueError(f"register={self.register!r} needs log_model: true (it registers the logged model)")
+            return self
 
 
 class GridRun(Strict):

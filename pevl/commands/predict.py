@@ -1,4 +1,4 @@
-"""`pevl predict INPUT... --model CHECKPOINT`: classify videos with a trained model, as `pevl evaluate` would."""
+"""`pevl predict INPUT... --model CHECKPOINT|URI`: classify videos with a trained model, as `pevl evaluate` would."""
 
 import argparse
 import logging
@@ -28,7 +28,8 @@ def add_parser(subparsers) -> None:
     """Register `predict`."""
     p = subparsers.add_parser(
         "predict", help="classify videos with a trained checkpoint (the preprocessing it was trained with)",
-        description="Classify video files with a checkpoint written by `pevl train`: each video is decoded, "
+        description="Classify video files with a checkpoint written by `pevl train`, or a model logged to MLflow "
+                    "(runs:/RUN_ID, models:/NAME/VERSION, models:/NAME@ALIAS): each video is decoded, "
                     "posed and cropped by the functions the stages and `pevl evaluate` use. A video that "
                     "cannot be read, or shows no person, becomes a rejected row with its reason. "
                     "Exit status: 0 done, 1 no video could be predicted, 2 a fault of the system or the input list.",
@@ -36,7 +37,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video files, folders (searched for .mp4 / .mkv / .webm), or .txt files listing "
                         "one video per line (PATH, or PATH<TAB>START<TAB>END for a frame range)")
-    p.add_argument("--model", required=True, metavar="CHECKPOINT", help="a best.pt / last.pt written by `pevl train`")
+    p.add_argument("--model", required=True, metavar="CHECKPOINT|URI",
+                   help="a best.pt / last.pt written by `pevl train`, or a model URI: runs:/RUN_ID (a training "
+                        "run's model), models:/NAME/VERSION or models:/NAME@ALIAS (a registered one)")
+    p.add_argument("--tracking-uri", default=None, metavar="URI",
+                   help="the MLflow server of a model URI (default $MLFLOW_TRACKING_URI, else work/demo/mlflow.db)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write DIR/predictions.parquet (one row per video) and DIR/config.yaml (the model's config)")
     p.add_argument("--top-k", type=positive, default=5, help="classes listed per video (default 5)")
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     clips, crops = args.views or (None, None)
     try:
         videos = collect_videos(args.inputs)
-        rows = predict_videos(videos, args.model, args.out, args.top_k, clips, crops, args.device)
+        rows = predict_videos(videos, args.model, args.out, args.top_k, clips, crops, args.device,
+                              tracking_uri=args.tracking_uri)
     except (InputError, StageError) as e:
         log.error("%s", e)
         return 2

@@ -36,8 +36,12 @@ def own_data(base: PipelineConfig, child: PipelineConfig) -> tuple[str, ...]:
 
 
 def expand(cfg: PipelineConfig, spec: GridSpec) -> list[GridChild]:
-    """Child configs: every row x every seed (grid.seeds, or the base seed), validated."""
+    """Child configs: every row x every seed (grid.seeds, or the base seed), validated.
+
+    A row registers its model only when it sets tracking.register itself: the base's registered
+    name is for the base run, not for each ablation."""
     base = cfg.model_dump(mode="json")
+    base["tracking"]["register"] = None
     seeds = cfg.grid.seeds or [cfg.seed]
     children = []
     for row in spec.runs:

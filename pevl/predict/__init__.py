@@ -1,5 +1,8 @@
-"""Inference: videos -> predictions with a trained checkpoint, through the stages' and the loader's own functions.
+"""Inference: videos -> predictions with a trained model, through the stages' and the loader's own functions.
 
-inputs.py (files, folders, list files), model.py (loading a model), pipeline.py (a video -> model
-inputs), predict.py (`predict_videos`, the rows, predictions.parquet).
+inputs.py (files, folders, list files), model.py (loading a model: a checkpoint or a model URI),
+pipeline.py (a video -> model inputs), predict.py (`predict_videos`, the rows, predictions.parquet);
+a model in MLflow: logged_model.py (a training run's model and its registered versions),
+bundle.py (the pose model files it carries), uris.py (runs:/ and models:/ URIs), pyfunc.py (what
+`mlflow models serve` runs) and pyfunc_code.py (the code file MLflow loads it from).
 """

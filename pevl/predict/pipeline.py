@@ -36,7 +36,7 @@ from pevl.storage.outputs import StageError
 from pose_extraction import FrameContext, build_estimator
 from pose_extraction.build import domain_warning
 from pose_extraction.video import SampledClip, VideoError
-from schemas import PipelineConfig
+from schemas import PipelineConfig, PoseConfig
 
 STAGE = "predict"
 log = logging.getLogger("pevl.predict")
@@ -70,15 +70,17 @@ class ClipPipeline:
         cfg: the resolved config stored in the checkpoint.
         dataset_root: where the ground-truth pose backend finds `keypoints/` (default: the
             config's dataset root; other backends ignore it).
+        poses: the pose config to run (default cfg.poses; a logged model's points at its own files).
     """
 
-    def __init__(self, cfg: PipelineConfig, dataset_root: Path | None = None):
+    def __init__(self, cfg: PipelineConfig, dataset_root: Path | None = None, poses: PoseConfig | None = None):
         self.cfg = cfg
         self.dataset_root = Path(dataset_root).resolve() if dataset_root else paths.dataset_root(cfg)
+        poses = poses or cfg.poses
         try:
-            self.estimator = build_estimator(cfg.poses, self.dataset_root)
+            self.estimator = build_estimator(poses, self.dataset_root)
         except Exception as e:  # missing pose model files, no ground-truth joints: nothing can be predicted
-            raise StageError(f"predict: the model's pose estimator (poses.backend={cfg.poses.backend}) "
+            raise StageError(f"predict: the model's pose estimator (poses.backend={poses.backend}) "
                              f"cannot be built: {type(e).__name__}: {e}") from None
         warning = domain_warning(cfg.poses, "")  # any video may come in: say when the pose models know SynthDive only
         if warning:

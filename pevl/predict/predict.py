@@ -1,4 +1,4 @@
-"""`predict_videos`: apply a trained checkpoint to video files; one PredictionRow per video.
+"""`predict_videos`: apply a trained model to video files; one PredictionRow per video.
 
 Each video goes through `ClipPipeline` (the decode and pose stages' functions, the evaluation
 views) and `score_views` (the model call `pevl evaluate` makes), so the top-1 class of a test
@@ -118,29 +118,31 @@ def write_predictions(out_dir: Path, rows: list[PredictionRow], loaded: LoadedMo
 def predict_videos(
     videos: Iterable[str | Path | VideoInput], model_path: str | Path, out_dir: str | Path | None = None,
     top_k: int = 5, clips: int | None = None, crops: int | None = None, device: str | None = None,
-    dataset_root: Path | None = None, show_progress: bool = True,
+    dataset_root: Path | None = None, show_progress: bool = True, tracking_uri: str | None = None,
 ) -> list[PredictionRow]:
-    """Predict every video with the checkpoint at `model_path`; one row per video, in order.
+    """Predict every video with the model `model_path` names; one row per video, in order.
 
     Args:
         videos: paths (whole videos) or VideoInputs (a frame range of a video).
+        model_path: a checkpoint, or a model URI (runs:/ID, models:/NAME/VERSION, models:/NAME@ALIAS).
         out_dir: when given, where predictions.parquet and the model's config.yaml are written.
         top_k: classes kept per video.
         clips, crops: evaluation views (default: the model's train.eval_clips x train.eval_crops).
         device: auto | cpu | cuda (default auto).
         dataset_root: where the ground-truth pose backend reads joints (default: the model config's).
+        tracking_uri: the MLflow server of a model URI (default $MLFLOW_TRACKING_URI, then <work_dir>/mlflow.db).
     Raises:
         StageError (ModelError, SystemFault) for the system's faults; ConfigError for views the model cannot take.
     """
     items = [as_input(v) for v in videos]
     if out_dir is not None:
         probe_writable(STAGE, Path(out_dir))  # before any work: an unwritable folder would lose it all
-    loaded = load_model(model_path, device)
+    loaded = load_model(model_path, device, tracking_uri)
     cfg = loaded.cfg
     clips, crops = clips or cfg.train.eval_clips, crops or cfg.train.eval_crops
     check_views(cfg, clips, crops)
     set_threads(cfg.train.threads)  # as `pevl evaluate` runs the model
-    pipeline = ClipPipeline(cfg, dataset_root)
+    pipeline = ClipPipeline(cfg, dataset_root, loaded.poses)
     log.info("predict: %d videos with %s (%s, %d classes, %dx%d views)", len(items), model_path,
              pipeline.pose_model, len(loaded.classes), clips, crops)
     rows = [predict_one(v, pipeline, loaded, clips, crops, top_k)

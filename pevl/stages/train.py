@@ -150,14 +150,41 @@ def _train(cfg, folder, config_hash, inputs, state, parent_run_id, ablation, tag
         return StageResult(stage="train", output=str(folder), config_hash=config_hash)
     if cfg.tracking.log_checkpoint and result.best_path.is_file():
         tracker.log_artifact(result.best_path, "checkpoints")
-    tracker.end()
     ckpt = result.best_path if cfg.train.test_checkpoint == "best" else result.last_path
+    logged = log_model(cfg, tracker, ckpt if ckpt.is_file() else result.last_path)
+    tracker.end()
     info = {"mlflow_run_id": tracker.run_id or "", "checkpoint": str(ckpt), "best": str(result.best_path),
-            "last": str(result.last_path)}
+            "last": str(result.last_path), **logged}
     metrics = {k: v for k, v in result.last.items()}
     metrics.update({f"best_{k}": v for k, v in result.best.items() if k.startswith("val/")})
     counts = {"epochs": cfg.train.epochs, "epochs_run": result.epochs_run, "world_size": state.world}
     return complete("train", folder, cfg, config_hash, inputs, metrics, info, counts, started)
+
+
+def log_model(cfg: PipelineConfig, tracker, checkpoint: Path) -> dict[str, str]:
+    """Log the tested checkpoint as the run's MLflow model and register it (tracking.log_model, tracking.register).
+
+    Rank 0 of a tracked run only; a failure is a warning, as for every tracking call: training stands.
+    Returns the stage info it adds: model_id, model_uri (runs:/<run id>/model), registered (models:/NAME/VERSION).
+    """
+    if not cfg.tracking.log_model:
+        return {}
+    if not tracker.active:  # untracked (said before training), or a tracking call failed (said then)
+        if cfg.tracking.register and tracker.failed:
+            log.warning("tracking.register=%s: no model version registered (this run's tracking failed: %s)",
+                        cfg.tracking.register, tracker.failed)
+        return {}
+    from pevl.predict.logged_model import log_trained_model, register_model
+
+    model_id = tracker.call("log_model", lambda client, run_id: log_trained_model(client, run_id, checkpoint, cfg))
+    if not model_id:
+        return {}
+    info = {"model_id": model_id, "model_uri": f"runs:/{tracker.run_id}/model"}
+    name = cfg.tracking.register
+    if name:
+        version = tracker.call("register_model", lambda client, run_id: register_model(client, run_id, model_id, name))
+        info.update({"registered": f"models:/{name}/{version}"} if version else {})
+    return info
 
 
 def eval_dir(cfg: PipelineConfig) -> Path:
@@ -188,6 +215,7 @@ def run_evaluate(cfg: PipelineConfig, force: bool = False, tags: dict[str, str] 
     trained = StageResult.model_validate_json((train_folder / "result.json").read_text())
     ckpt = train_folder / f"{cfg.train.test_checkpoint}.pt"
     tracker = attach_run(cfg, trained.info.get("mlflow_run_id"))
+    tracker.link_logged_model()  # the test metrics show on the run's model too (the experiment's Models page)
     if tags:
         tracker.set_tags({f"evaluate.{k}": v for k, v in tags.items()})
     try:

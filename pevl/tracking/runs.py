@@ -5,7 +5,9 @@ thread-local active run), so Prefect's thread task runner can log several runs a
 Tracking URI: `tracking.uri` in the config, else $MLFLOW_TRACKING_URI, else an absolute
 `sqlite:///<work_dir>/mlflow.db` with artifacts under `<work_dir>/mlartifacts` (MLflow 3's
 deprecated `./mlruns` file store is never used). Experiments carry EXPERIMENT_TAGS (their kind:
-model training, not GenAI); a run's dataset inputs come from `pevl.tracking.inputs`.
+model training, not GenAI); a run's dataset inputs come from `pevl.tracking.inputs`; its model
+(`Tracker.call` with pevl.predict.logged_model) is logged and registered on the same server, the
+registry being the tracking server's.
 
 Failing fast, never stalling: before training, `check_tracking` asks a tracking server's
 /health with a short timeout (unreachable: `TrackingUnreachable`, or train untracked when
@@ -20,6 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,22 +172,38 @@ class Tracker:
     uri: str = ""
     failed: str = ""  # the first error, once a call failed
     dropped: int = 0
+    model_id: str | None = None  # metrics logged from now on are linked to this logged model too
 
     @property
     def active(self) -> bool:
         """True when calls reach MLflow."""
         return self.client is not None and self.run_id is not None and not self.failed
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.active:
             self.dropped += bool(self.failed)
-            return
+            return None
         try:
-            fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 - a tracking failure must never end training
             self.failed = _first_line(e)
             log.warning("MLflow %s for run %s failed (%s): training goes on; this run's later metrics, "
                         "params and artifacts are dropped", what, self.run_id, self.failed)
+            return None
+
+    def call(self, what: str, fn: Callable[[Any, str], Any]) -> Any:
+        """fn(client, run_id) under the same rule as every call (logged once, later calls dropped);
+        its result, None when the run is untracked or the call failed."""
+        return self._call(what, lambda: fn(self.client, self.run_id))
+
+    def link_logged_model(self) -> None:
+        """Link the metrics logged from now on to the run's latest logged model (none: nothing changes)."""
+        def latest(client: Any, run_id: str) -> str | None:
+            outputs = client.get_run(run_id).outputs
+            models = sorted(outputs.model_outputs if outputs else [], key=lambda m: m.step)
+            return models[-1].model_id if models else None
+
+        self.model_id = self.call("get_run", latest)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log scalar metrics at a step (one batched request)."""
@@ -193,7 +212,8 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, int(step or 0)) for k, v in metrics.items()]
+        batch = [Metric(k, float(v), now, int(step or 0), model_id=self.model_id)
+                 for k, v in metrics.items()]
         self._call("log_metrics", lambda: self.client.log_batch(self.run_id, metrics=batch, synchronous=True))
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -264,7 +284,7 @@ def start_run(
 
     bound_http_retries()
     uri = tracking_uri(cfg)
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # the registry is the tracking server's
     exp_id = _get_or_create_experiment(client, experiment_name(cfg), artifact_location(cfg, uri))
     all_tags = {"dataset": cfg.dataset.name, "git_commit": git_commit(), "ablation": ablation or "none",
                 "config_name": cfg.name, **(tags or {})}
@@ -285,6 +305,6 @@ def attach_run(cfg: PipelineConfig, run_id: str | None) -> Tracker:
 
     bound_http_retries()
     uri = tracking_uri(cfg)
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # the registry is the tracking server's
     client.update_run(run_id, status="RUNNING")
     return Tracker(client, run_id, uri)
