@@ -3,7 +3,7 @@
 Real servers and the real `pevl serve` (tests/servers.py); the whole serving group gets SIGKILL
 (a crash, an OOM kill, a container stop) while a flow run is RUNNING. The heartbeat automation
 `pevl serve` creates (flows/crash_detection.py) must end the run within its window; the measured
-times are printed for the closing note, not asserted.
+times are logged (shown with -o log_cli=true), not asserted.
 """
 
 import logging
