@@ -19,7 +19,7 @@ from pose_extraction.blazepose_detector import (BodyRegion, anchor_centres, body
                                                 region_from_points)
 from pose_extraction.registry_files import BLAZEPOSE, fetch_files, models_folder, verified_folder
 from pose_extraction.tracking import Detections, box_iou, track_main_person
-from pose_extraction.types import FrameContext, PoseTrack
+from pose_extraction.types import FrameContext, PoseTrack, check_frames
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ class BlazePoseEstimator:
 
     def estimate(self, frames: np.ndarray, context: FrameContext) -> PoseTrack:
         """Args: frames (T, H, W, 3) uint8 RGB. Returns the main person's PoseTrack in frame pixels."""
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+        check_frames(frames)
         height, width = frames.shape[1:3]
         dets, carried = [], []
         for frame in frames:

@@ -69,11 +69,8 @@ def model_cache_dir() -> Path:
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def models_folder(spec: RegistryFiles, root: Path | None = None) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 
 from pose_extraction.models import model_name, resolve_model
 from pose_extraction.tracking import Detections, track_main_person
-from pose_extraction.types import FrameContext, PoseTrack
+from pose_extraction.types import FrameContext, PoseTrack, check_frames
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ class RtmlibEstimator:
 
     def estimate(self, frames: np.ndarray, context: FrameContext) -> PoseTrack:
         """Args: frames (T, H, W, 3) uint8 RGB. Returns the main person's PoseTrack in frame pixels."""
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+        check_frames(frames)
         height, width = frames.shape[1:3]
         # rtmlib's models take BGR images, as OpenCV reads them
         dets = [self.detect(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)) for frame in frames]

@@ -39,6 +39,12 @@ class PoseTrack:
     bboxes: np.ndarray
 
 
+def check_frames(frames: np.ndarray) -> None:
+    """ValueError unless `frames` is a clip as every backend takes it: (T, H, W, 3) uint8 RGB."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+
+
 class PoseEstimator(Protocol):
     """A pose backend: stored frames of one clip -> the main person's track."""
 
