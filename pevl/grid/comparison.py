@@ -5,6 +5,7 @@ import io
 import statistics
 from pathlib import Path
 
+from pevl.grid.changes import SAME_AS_ABOVE, changes_text
 from pevl.grid.rows import GridRow
 
 # Columns of the comparison table: (metric key of the evaluate stage, header).
@@ -21,10 +22,16 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a value with a | would split the markdown cell
+
+
 def comparison_markdown(title: str, rows: list[GridRow]) -> str:
-    """A markdown table: one line per row, test top-1 and mean class accuracy (mean ± sd over seeds)."""
+    """A markdown table: one line per row, test top-1 and mean class accuracy (mean ± sd over seeds),
+    and the fields the row changes from the row above (what it adds) and from the base config."""
     seeds = max((len(r.metrics) for r in rows), default=0)
-    head = ["config", *[h for _, h in TABLE_METRICS], "Δ top-1 vs previous", "seeds", "minutes", "data"]
+    head = ["config", *[h for _, h in TABLE_METRICS], "Δ top-1 vs previous", "seeds", "minutes", "data",
+            "changes vs previous", "changes vs base"]
     lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     prev = None
     for r in rows:
@@ -35,10 +42,13 @@ def comparison_markdown(title: str, rows: list[GridRow]) -> str:
         seeds_cell = str(len(r.metrics)) + (f" ({len(r.errors)} failed)" if r.errors else "")
         data = "own " + ", ".join(r.data) if r.data else "base"
         cells = [r.name, *[_fmt([m[k] for m in r.metrics if k in m]) if r.metrics or not r.errors else "failed"
-                           for k, _ in TABLE_METRICS], delta, seeds_cell, f"{r.seconds / 60:.1f}", data]
+                           for k, _ in TABLE_METRICS], delta, seeds_cell, f"{r.seconds / 60:.1f}", data,
+                 _cell(changes_text(r.previous, SAME_AS_ABOVE)), _cell(changes_text(r.changes))]
         lines.append("| " + " | ".join(cells) + " |")
     if seeds > 1:
         lines += ["", f"mean ± standard deviation over {seeds} seeds"]
+    lines += ["", "changes: the fields a row sets otherwise than the row above (what it adds to it) and than "
+                  "the base config, as `--set` takes them"]
     if any(r.data for r in rows):
         lines += ["", "data: base = the base config's shards; own = this row's own outputs of those stages"]
     failures = [f"- {r.name} failed: {e}" for r in rows for e in r.errors]

@@ -22,6 +22,7 @@ from itertools import repeat
 from pathlib import Path
 
 from pevl import paths
+from pevl.grid.changes import Changes, row_params, row_tags
 from pevl.grid.rows import GridChild
 from pevl.stages.catalog import BEFORE_GRID
 from pevl.stages.train import run_evaluate, run_train
@@ -52,6 +53,8 @@ class RowJob:
     cfg: PipelineConfig
     data: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    changes: Changes = ()  # the fields its row changes from the base config and from the row above
+    previous: Changes | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def plan_grid(children: list[GridChild], costs: list[float] | None = None,
             steps.setdefault(folder, DataStep(stage.name, child.cfg, folder, after))
             needs.append(folder)
             after = folder
-        jobs.append(RowJob(child.name, child.seed, child.cfg, child.data, tuple(needs)))
+        jobs.append(RowJob(child.name, child.seed, child.cfg, child.data, tuple(needs), child.changes, child.previous))
     order = dispatch_order(children, costs if costs is not None else [0.0] * len(children), deferred)
     return GridPlan(tuple(steps.values()), tuple(jobs), order)
 
@@ -127,23 +130,30 @@ def run_data_step(step: DataStep, work_dir: str, lease: str) -> StageResult:
 
 
 def _train_and_test(job: RowJob, ctx: GridContext) -> tuple[dict[str, float], str, bool]:
-    """Train + evaluate one row under the parent run: (metrics, child run id, both reused)."""
+    """Train + evaluate one row under the parent run: (metrics, child run id, both reused).
+
+    The child run carries what its row changes (`pevl.grid.changes`): tags from its start, the
+    `row.*` params once trained (tags again: a resumed run started under another grid)."""
     from pevl.tracking.inputs import log_shard_inputs
-    from pevl.tracking.runs import start_run
+    from pevl.tracking.runs import annotate_run, start_run
 
     ablation = f"{ctx.spec_name}/{job.name}"
+    tags = row_tags(job.name, job.changes, job.previous)
     with folder_lock(paths.train_dir(job.cfg)):  # one writer of a run folder (the flow's train stage may hold it)
-        trained = run_train(job.cfg, ctx.force, parent_run_id=ctx.parent_run_id, ablation=ablation, tags=ctx.tags)
+        trained = run_train(job.cfg, ctx.force, parent_run_id=ctx.parent_run_id, ablation=ablation,
+                            tags={**ctx.tags, **tags})
         tested = run_evaluate(job.cfg, ctx.force, ctx.tags)
     metrics = {**trained.metrics, **tested.metrics}
     run_id = trained.info.get("mlflow_run_id", "")
     if trained.skipped and ctx.parent_run_id:
         # reused training: record a child run under this parent that points at the original
-        child = start_run(job.cfg, ablation, ablation, ctx.parent_run_id, {**ctx.tags, "reused_run_id": run_id})
+        child = start_run(job.cfg, ablation, ablation, ctx.parent_run_id, {**ctx.tags, **tags, "reused_run_id": run_id})
         log_shard_inputs(child, job.cfg)
         child.log_metrics(metrics)
         child.end()
         run_id = child.run_id or run_id
+    if ctx.parent_run_id:
+        annotate_run(job.cfg, run_id, row_params(job.changes), tags)
     return metrics, run_id, trained.skipped and tested.skipped
 
 

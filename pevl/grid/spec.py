@@ -10,6 +10,7 @@ on). The grid stage (`pevl.grid.stage.run_grid`) runs them under one MLflow pare
 from pathlib import Path
 
 from pevl import paths
+from pevl.grid.changes import diff
 from pevl.grid.rows import GridChild
 from pevl.grid.study import check_study
 from schemas import ConfigError, GridSpec, PipelineConfig
@@ -39,11 +40,13 @@ def expand(cfg: PipelineConfig, spec: GridSpec) -> list[GridChild]:
     """Child configs: every row x every seed (grid.seeds, or the base seed), validated.
 
     A row registers its model only when it sets tracking.register itself: the base's registered
-    name is for the base run, not for each ablation."""
+    name is for the base run, not for each ablation. Each child carries the fields its row changes
+    from the base and from the row above (`pevl.grid.changes`)."""
     base = cfg.model_dump(mode="json")
     base["tracking"]["register"] = None
     seeds = cfg.grid.seeds or [cfg.seed]
     children = []
+    above = None  # the resolved config of the row above
     for row in spec.runs:
         fixed = sorted(k for k in row.set if k.split(".")[0] in FIXED_FIELDS)
         if fixed:
@@ -52,5 +55,8 @@ def expand(cfg: PipelineConfig, spec: GridSpec) -> list[GridChild]:
         for seed in seeds:
             data = apply_overrides(base, {**row.set, "seed": seed})
             child = validate(PipelineConfig, data, f"grid {spec.name!r} row {row.name!r}")
-            children.append(GridChild(row.name, seed, child, own_data(cfg, child)))
+            resolved = child.model_dump(mode="json")
+            children.append(GridChild(row.name, seed, child, own_data(cfg, child), diff(base, resolved),
+                                      None if above is None else diff(above, resolved)))
+        above = resolved
     return children

@@ -42,7 +42,8 @@ def _rows(spec: GridSpec, children: list[GridChild], results: list[RowResult]) -
     rows: dict[str, GridRow] = {}
     for child, res in zip(children, results):
         overrides = next(r.set for r in spec.runs if r.name == child.name)
-        row = rows.setdefault(child.name, GridRow(child.name, overrides, [], [], 0.0, child.data))
+        row = rows.setdefault(child.name, GridRow(child.name, overrides, [], [], 0.0, child.data,
+                                                  changes=child.changes, previous=child.previous))
         row.seconds += res.seconds
         if res.status == "failed":
             row.errors.append(f"seed {res.seed}: {res.error}")

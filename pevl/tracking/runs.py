@@ -266,6 +266,15 @@ class Tracker:
                         self.run_id, status, self.dropped)
 
 
+def _client(cfg: PipelineConfig) -> tuple[Any, str]:
+    """An MlflowClient of the config's tracking server (its registry the same server's) and the URI."""
+    from mlflow.tracking import MlflowClient
+
+    bound_http_retries()
+    uri = tracking_uri(cfg)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
+
+
 def start_run(
     cfg: PipelineConfig,
     run_name: str,
@@ -280,11 +289,7 @@ def start_run(
     """
     if not cfg.tracking.enabled:
         return Tracker()
-    from mlflow.tracking import MlflowClient
-
-    bound_http_retries()
-    uri = tracking_uri(cfg)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # the registry is the tracking server's
+    client, uri = _client(cfg)
     exp_id = _get_or_create_experiment(client, experiment_name(cfg), artifact_location(cfg, uri))
     all_tags = {"dataset": cfg.dataset.name, "git_commit": git_commit(), "ablation": ablation or "none",
                 "config_name": cfg.name, **(tags or {})}
@@ -301,10 +306,18 @@ def attach_run(cfg: PipelineConfig, run_id: str | None) -> Tracker:
     """A Tracker that keeps logging to an existing run (resume, evaluation); no-op when run_id is None."""
     if not cfg.tracking.enabled or not run_id:
         return Tracker()
-    from mlflow.tracking import MlflowClient
-
-    bound_http_retries()
-    uri = tracking_uri(cfg)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # the registry is the tracking server's
+    client, uri = _client(cfg)
     client.update_run(run_id, status="RUNNING")
     return Tracker(client, run_id, uri)
+
+
+def annotate_run(cfg: PipelineConfig, run_id: str | None, params: dict[str, str], tags: dict[str, str]) -> None:
+    """Add tags and params to a finished run, its status unchanged (a grid row's changed fields).
+
+    A refusal (a param logged before with another value, the server gone) is one warning, as for every call."""
+    if not cfg.tracking.enabled or not run_id:
+        return
+    client, uri = _client(cfg)
+    tracker = Tracker(client, run_id, uri)
+    tracker.set_tags(tags)
+    tracker.log_params(params)
