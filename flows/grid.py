@@ -11,10 +11,11 @@ The subflow keeps a progress artifact of its finished rows (`pevl.progress.repor
 import contextlib
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
+from flows.logs import forward_pipeline_logs, grid_row_line
 from flows.runners import build_task_runner
 from pevl.grid.schedule import (DataStep, GridContext, GridOutcome, GridPlan, RowJob, RowResult, blocked,
                                 run_data_step, run_row, step_outcome)
@@ -25,12 +26,14 @@ from schemas import PipelineConfig, StageResult
 @task(name="grid-data", cache_policy=NO_CACHE)
 def data_task(step: DataStep, work_dir: str, lease: str) -> StageResult:
     """One data stage under a row's config (pevl.grid.schedule.run_data_step)."""
+    forward_pipeline_logs()  # this task may run in a process of its own
     return run_data_step(step, work_dir, lease)
 
 
 @task(name="grid-row", cache_policy=NO_CACHE)
 def row_task(job: RowJob, ctx: GridContext) -> RowResult:
     """Train + evaluate one row x seed (pevl.grid.schedule.run_row; a failure comes back as a result)."""
+    forward_pipeline_logs()  # its epoch lines, from a process of its own
     return run_row(job, ctx)
 
 
@@ -71,14 +74,20 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
     results: dict[int, RowResult] = {}
     pending: dict[PrefectFuture, int] = {}
     done_rows = report_progress(f"grid {ctx.spec_name}", len(plan.jobs), "row")  # a progress artifact of the subflow
+
+    def finished(i: int, result: RowResult) -> None:
+        results[i] = result
+        done_rows.update()
+        get_run_logger().info("%s", grid_row_line(len(results), len(plan.jobs), result.name, result.seed, result.status,
+                                                  result.metrics, result.seconds, result.error))
+
     while queue or pending:
         while queue and len(pending) < parallel:
             i = queue.pop(0)
             job = plan.jobs[i]
             outcomes.update({f: _outcome(steps[f]) for f in job.needs if f not in outcomes})
             if (failed := blocked(job, outcomes)) is not None:
-                results[i] = failed
-                done_rows.update()
+                finished(i, failed)
                 continue
             with _annotate(resources):
                 future = row_task.with_options(task_run_name=f"{job.name} seed {job.seed}").submit(
@@ -87,8 +96,7 @@ def grid_rows(plan: GridPlan, ctx: GridContext, parallel: int, resources: dict[s
         if pending:
             done = next(as_completed(list(pending)))
             i = pending.pop(done)
-            results[i] = _row_result(done, plan.jobs[i])
-            done_rows.update()
+            finished(i, _row_result(done, plan.jobs[i]))
     done_rows.close()
     outcomes.update({f: _outcome(fut) for f, fut in steps.items() if f not in outcomes})
     return outcomes, [results[i] for i in range(len(plan.jobs))]

@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.caching import outputs_present
+from flows.logs import forward_pipeline_logs, plan_line, stage_done_line, stage_started_line
 from flows.stages import TASKS
 from flows.summary import StageOutcome, publish, publish_config_error
 from pevl import paths
@@ -70,6 +71,7 @@ def run_stage(stage: str, cfg: PipelineConfig, forced: bool, storage: Any, tags:
     """Run one stage task (`extra`: more task parameters); a cache hit whose outputs are gone is recomputed."""
     logger = get_run_logger()
     task = TASKS[stage].with_options(result_storage=storage, refresh_cache=forced)
+    logger.info("%s", stage_started_line(stage))
     state = task(cfg, force=forced, tags=tags, return_state=True, **extra)
     result = state.result()  # a failed stage raises its own error here
     cached = state.name == "Cached"
@@ -78,7 +80,7 @@ def run_stage(stage: str, cfg: PipelineConfig, forced: bool, storage: Any, tags:
         state = task.with_options(refresh_cache=True)(cfg, force=False, tags=tags, return_state=True, **extra)
         result, cached = state.result(), False
     status = "cached" if cached else "reused" if result.skipped else "ran"
-    logger.info("stage %s: %s (%.1f s) -> %s", stage, status, result.seconds, result.output)
+    logger.info("%s", stage_done_line(stage, status, result))
     return StageOutcome(stage, status, result)
 
 
@@ -90,10 +92,12 @@ def pevl_flow(
     overrides: dict[str, Any] | None = None,
 ) -> dict:
     """Run the chosen stages (default all) in pipeline order; returns the run summary record."""
+    forward_pipeline_logs()
     logger = get_run_logger()
     tags = run_tags()
     cfg = resolve_or_report(config, overrides, tags)
     wanted = [s for s in STAGES if s in (stages or STAGES)]
+    logger.info("%s", plan_line(cfg, wanted, [s for s in STAGES if s in (force or [])]))
     outcomes: list[StageOutcome] = []
     try:
         with work_dir_lock(paths.work_dir(cfg)):  # one writer per work dir; a second run fails naming the pid

@@ -13,7 +13,9 @@ from collections import Counter
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
+from flows.logs import forward_pipeline_logs
 from flows.runners import build_task_runner, local_concurrency
+from pevl.progress import progress
 from schemas import PipelineConfig, StageResult
 
 log = logging.getLogger("flows.poses")
@@ -26,16 +28,19 @@ def pose_batch(cfg: PipelineConfig, keys: list[str], concurrent: int = 1) -> dic
     """
     from pevl.stages.poses import estimate_batch
 
+    forward_pipeline_logs()  # this task may run in a process of its own
     return estimate_batch(cfg, keys, workers=1, concurrent=concurrent)
 
 
 @flow(name="poses-fanout")
 def poses_fanout(cfg: PipelineConfig, batches: list[list[str]]) -> dict[str, int]:
-    """Map pose_batch over the batches; totals of posed clips and rejects."""
+    """Map pose_batch over the batches; totals of posed clips and rejects (a progress line over all clips)."""
     totals: Counter = Counter()
     concurrent = min(local_concurrency(cfg.orchestration), len(batches))
-    for future in pose_batch.map(unmapped(cfg), batches, unmapped(concurrent)):
-        totals.update(future.result())
+    with progress(total=sum(map(len, batches)), desc="poses", unit="clip") as bar:
+        for future, batch in zip(pose_batch.map(unmapped(cfg), batches, unmapped(concurrent)), batches):
+            totals.update(future.result())
+            bar.update(len(batch))
     return dict(totals)
 
 

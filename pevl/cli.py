@@ -10,14 +10,15 @@ import logging
 import sys
 
 from pevl.commands import (
-    demo, deploy, evaluate, grid, model_info, models, predict, pretrain, run, serve, shards, synth, train, up,
+    demo, deploy, doctor, evaluate, grid, model_info, models, predict, pretrain, run, serve, shards, synth, train, up,
+    watch,
 )
 from pevl.console import setup_logging
 
 # Command modules by module name, in --help order; a new command adds its module here.
 COMMANDS = {m.__name__.rpartition(".")[2]: m
-            for m in (synth, up, serve, deploy, demo, run, shards, train, evaluate, predict, grid, model_info,
-                      pretrain, models)}
+            for m in (synth, up, serve, deploy, demo, watch, run, shards, train, evaluate, predict, grid, model_info,
+                      pretrain, models, doctor)}
 
 log = logging.getLogger("pevl")
 

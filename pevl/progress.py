@@ -6,6 +6,8 @@ with the part of tqdm's interface the project uses (iterate, `update`, `set_post
 context manager) that logs `desc: 40% (40/100 clip, 3.2 clip/s, eta 19 s)` through `logging`
 each time another `step` percent is done, at most one line per `min_interval` seconds (so a 2-second
 epoch logs only its final line), or every `interval` seconds when the total is unknown.
+`ProgressLine` is that line as values: `parse_progress` reads a logged line back and `bar_text`
+draws it as a bar (`pevl watch` follows a flow run's logs this way).
 
 Inside a Prefect task or flow run, a bar made with `report=True` (and `report_progress`, which has
 no output of its own) also keeps a Prefect progress artifact of that run at its percentage, updated
@@ -14,10 +16,14 @@ the Prefect API fails) it is a no-op, so the stage code never imports prefect.
 """
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from pevl.console import is_terminal
 
 log = logging.getLogger("pevl.progress")
 
@@ -26,11 +32,6 @@ MIN_INTERVAL_S = 5.0
 INTERVAL_S = 30.0
 UI_STEP_PERCENT = 5.0
 UI_MIN_INTERVAL_S = 3.0
-
-
-def _is_terminal(stream: Any) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 class LogProgress:
@@ -101,16 +102,83 @@ class LogProgress:
         self.last_time = now
         elapsed = max(now - self.start, 1e-9)
         rate = self.n / elapsed
+        eta = (self.total - self.n) / rate if self.total and not final and rate > 0 else None
+        line = ProgressLine(self.desc or "progress", self.n, self.total, self.unit, rate, eta,
+                            elapsed if final else None, self.postfix)
+        log.info("%s", line.message())
+
+
+@dataclass(frozen=True)
+class ProgressLine:
+    """One progress log line, `desc: 40% (40/100 clip, 3.2 clip/s, eta 19 s)`, as values.
+
+    `message()` writes it (LogProgress logs it); `parse_progress` reads it back (`pevl watch`
+    draws it as a bar). `elapsed` is set on the final line only, `eta` on the others with a total.
+    """
+
+    desc: str
+    n: int
+    total: int | None
+    unit: str
+    rate: float
+    eta: float | None = None
+    elapsed: float | None = None
+    postfix: str = ""
+
+    @property
+    def final(self) -> bool:
+        """The line a bar logs when it closes."""
+        return self.elapsed is not None
+
+    @property
+    def percent(self) -> float | None:
+        """Done so far, 0-100; None without a total."""
+        return 100.0 * self.n / self.total if self.total else None
+
+    def message(self) -> str:
+        """The line as LogProgress logs it."""
         parts = [f"{self.n}/{self.total} {self.unit}" if self.total else f"{self.n} {self.unit}",
-                 f"{rate:.1f} {self.unit}/s"]
-        if self.total and not final and rate > 0:
-            parts.append(f"eta {(self.total - self.n) / rate:.0f} s")
-        if final:
-            parts.append(f"{elapsed:.1f} s")
+                 f"{self.rate:.1f} {self.unit}/s"]
+        if self.eta is not None:
+            parts.append(f"eta {self.eta:.0f} s")
+        if self.elapsed is not None:
+            parts.append(f"{self.elapsed:.1f} s")
         if self.postfix:
             parts.append(self.postfix)
-        head = f"{100.0 * self.n / self.total:.0f}%" if self.total else ("done" if final else "")
-        log.info("%s: %s (%s)", self.desc or "progress", head, ", ".join(parts))
+        head = f"{self.percent:.0f}%" if self.total else ("done" if self.final else "")
+        return f"{self.desc}: {head} ({', '.join(parts)})"
+
+
+_LINE = re.compile(r"(?P<desc>.+?): (?:\d+%|done|) \((?P<n>\d+)(?:/(?P<total>\d+))? (?P<unit>\S+), "
+                   r"(?P<rate>[\d.]+) \S+/s(?:, eta (?P<eta>\d+) s)?(?:, (?P<elapsed>[\d.]+) s)?"
+                   r"(?:, (?P<postfix>.*))?\)")
+
+
+def parse_progress(message: str) -> ProgressLine | None:
+    """The ProgressLine of a LogProgress message; None for any other message."""
+    m = _LINE.fullmatch(message)
+    if m is None:
+        return None
+    number = lambda key, kind: kind(m[key]) if m[key] is not None else None  # noqa: E731
+    return ProgressLine(m["desc"], int(m["n"]), number("total", int), m["unit"], float(m["rate"]),
+                        number("eta", float), number("elapsed", float), m["postfix"] or "")
+
+
+def bar_text(line: ProgressLine, label: str = "", width: int = 24) -> str:
+    """`label [########........]  40%  40/100 clip  3.2 clip/s  eta 19 s`: a progress line as a text bar."""
+    done = min(1.0, line.n / line.total) if line.total else 0.0
+    fill = "#" * round(done * width)
+    head = f"  [{fill:.<{width}}] {line.percent:3.0f}%  {line.n}/{line.total}" if line.total else f"  {line.n}"
+    tail = f"  eta {duration(line.eta)}" if line.eta is not None else ""
+    tail = f"  {duration(line.elapsed)}" if line.elapsed is not None else tail
+    text = f"{label or line.desc}{head} {line.unit}  {line.rate:.1f} {line.unit}/s{tail}"
+    return f"{text}  {line.postfix}" if line.postfix else text
+
+
+def duration(seconds: float) -> str:
+    """Seconds as '7 min 05 s' (or '42 s')."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
 def _in_prefect_run() -> bool:
@@ -247,7 +315,7 @@ def progress(iterable: Iterable | None = None, total: int | None = None, desc: s
         leave: keep the finished bar on the terminal (tqdm's `leave`).
         report: inside a Prefect run, also keep a progress artifact of it (a stage's main bar).
     """
-    if _is_terminal(sys.stderr):
+    if is_terminal(sys.stderr):
         from tqdm import tqdm
 
         bar = tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, file=sys.stderr)
