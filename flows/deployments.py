@@ -6,6 +6,8 @@ starts each flow run as a process, a Kubernetes job, a container, as the pool's 
 - `pevl/ablation-grid`: the grid stage only, on the shards the config's data stages made.
 - `pevl/pretrain-clip`: pretrain the embedded tiny CLIP backbone (flows/pretrain_clip.py).
 - `pevl/pretrain-poses`: build the embedded pose detector's ONNX models (flows/pretrain_poses.py).
+- `pevl/predict`: batch inference with a trained model on a folder of videos (flows/predict.py);
+  its batches run on the config's `orchestration` task runner.
 
 Their runs carry the tag `pevl-served`: flows/crash_detection.py marks them CRASHED when their
 process dies (no heartbeat for 90 s); pool deployments set the heartbeat in their job's env.
@@ -26,7 +28,8 @@ FULL_PIPELINE = "full-pipeline"
 ABLATION_GRID = "ablation-grid"
 PRETRAIN_CLIP = "pretrain-clip"
 PRETRAIN_POSES = "pretrain-poses"
-DEPLOYMENTS = (FULL_PIPELINE, ABLATION_GRID, PRETRAIN_CLIP, PRETRAIN_POSES)
+PREDICT = "predict"
+DEPLOYMENTS = (FULL_PIPELINE, ABLATION_GRID, PRETRAIN_CLIP, PRETRAIN_POSES, PREDICT)
 
 
 def absolute_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
@@ -43,12 +46,18 @@ def absolute_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
     return PipelineConfig.model_validate(data)
 
 
+def served_config(config_path: str | Path | None = None, overrides: list[str] | None = None,
+                  base: Path | None = None) -> PipelineConfig:
+    """The config the deployments take their defaults from (default configs/demo.yaml), paths made absolute."""
+    return absolute_paths(load_config(config_path or DEMO_CONFIG, overrides), base or Path.cwd())
+
+
 def build_deployments(config_path: str | Path | None = None, overrides: list[str] | None = None,
                       base: Path | None = None) -> list:
     """The two RunnerDeployments with the config (default configs/demo.yaml) as default parameters."""
     from prefect.deployments.runner import EntrypointType
 
-    cfg = absolute_paths(load_config(config_path or DEMO_CONFIG, overrides), base or Path.cwd())
+    cfg = served_config(config_path, overrides, base)
     config = cfg.model_dump(mode="json")
     # SERVED_TAG: runs that send 30 s heartbeats, which the crash automation watches
     common = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["pevl", cfg.dataset.name, SERVED_TAG]}
@@ -76,13 +85,33 @@ def pretrain_deployments() -> list:
     return [clip, poses]
 
 
+def predict_deployment(config_path: str | Path | None = None, overrides: list[str] | None = None,
+                       base: Path | None = None):
+    """`pevl/predict`: model, videos and out given per run; the batches on the config's task runner."""
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.predict import predict_flow
+
+    cfg = served_config(config_path, overrides, base)
+    return predict_flow.to_deployment(
+        PREDICT, parameters={"orchestration": cfg.orchestration.model_dump(mode="json")},
+        description="Batch inference: a trained model (checkpoint, runs:/ or models:/ URI) on a folder of videos",
+        entrypoint_type=EntrypointType.MODULE_PATH, tags=["pevl", PREDICT, SERVED_TAG])
+
+
+def all_deployments(config_path: str | Path | None = None, overrides: list[str] | None = None,
+                    base: Path | None = None) -> list:
+    """Every deployment `pevl serve` and `pevl deploy` register, in DEPLOYMENTS order."""
+    return [*build_deployments(config_path, overrides, base), *pretrain_deployments(),
+            predict_deployment(config_path, overrides, base)]
+
+
 def serve_deployments(config_path: str | Path | None = None, overrides: list[str] | None = None,
                       limit: int | None = None) -> None:
-    """Register both deployments and run their flow runs until interrupted (blocks)."""
+    """Register every deployment and run their flow runs until interrupted (blocks)."""
     from prefect import serve
 
-    serve(*build_deployments(config_path, overrides), *pretrain_deployments(), limit=limit,
-          print_starting_message=True)
+    serve(*all_deployments(config_path, overrides), limit=limit, print_starting_message=True)
 
 
 def pool_job_env() -> dict[str, str]:
@@ -93,12 +122,12 @@ def pool_job_env() -> dict[str, str]:
 
 def deploy_to_pool(pool: str, config_path: str | Path | None = None, overrides: list[str] | None = None,
                    image: str | None = None, base: Path | None = None) -> list[str]:
-    """Register both deployments for the work pool `pool` (which must exist); returns their ids.
+    """Register every deployment for the work pool `pool` (which must exist); returns their ids.
 
     image: the container image of a docker / kubernetes pool's jobs (None for a process pool).
     """
     ids = []
-    for deployment in [*build_deployments(config_path, overrides, base), *pretrain_deployments()]:
+    for deployment in all_deployments(config_path, overrides, base):
         deployment.job_variables = {"env": pool_job_env()}
         ids.append(str(deployment.apply(work_pool_name=pool, image=image)))
     return ids

@@ -40,7 +40,9 @@ def poses_hash(cfg: PipelineConfig) -> str:
         extra = [{k: v for k, v in files.items() if v}] if any(files.values()) else []
     # blazepose's files are pinned by sha256 wherever they lie; other backends hash as before the section existed
     blazepose = {"model_dir", "download", "threads"} if cfg.poses.backend == "blazepose" else True
-    return config_hash(cfg.poses.model_dump(exclude={"workers": True, "blazepose": blazepose}), decode_hash(cfg), *extra)
+    # batch_frames changes how the models are run, not the poses (tests/test_pose_batching.py)
+    exclude = {"workers": True, "blazepose": blazepose, "rtmlib": {"batch_frames"}}
+    return config_hash(cfg.poses.model_dump(exclude=exclude), decode_hash(cfg), *extra)
 
 
 def shards_hash(cfg: PipelineConfig) -> str:

@@ -23,11 +23,17 @@ class SynthConfig(Strict):
     classes: list[int] | None = Field(
         None, description="render only these labels (quick runs, tests); null = all 48 Diving48 classes"
     )
+    vocab: Literal["all", "rendered"] = Field(
+        "all", description="classes Diving48_vocab.json lists: all 48 (Diving48's labels), or only `classes`, "
+        "relabelled 0..k-1 in label order, so that a model trained on it knows no other class text (held-out classes)"
+    )
 
     @model_validator(mode="after")
     def _size_and_classes(self) -> "SynthConfig":
         if self.classes is not None and (not self.classes or not all(0 <= c < 48 for c in self.classes)):
             raise ValueError(f"classes must be labels in [0, 48), got {self.classes}")
+        if self.vocab == "rendered" and self.classes is None:
+            raise ValueError("vocab: rendered needs classes (the labels to render)")
         if self.width % 2 or self.height % 2:
             raise ValueError(f"width and height must be even (video codec), got {self.width}x{self.height}")
         return self
@@ -84,6 +90,10 @@ class RtmlibConfig(Strict):
     )
     threads: int = Field(0, ge=0, description="onnxruntime intra-op threads per session; 0 = auto: onnxruntime's default "
                          "when alone, the cores shared out when several CPU estimators run at once")
+    batch_frames: int = Field(
+        1, ge=1, description="frames per detector (or RTMO) session.run, and RTMPose on all their person crops at "
+                             "once; 1 = one frame and one person per run. Same poses either way (not in the cache key); "
+                             "a model with a fixed batch dimension runs item by item")
 
 
 class BlazePoseConfig(Strict):

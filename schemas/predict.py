@@ -16,10 +16,11 @@ class AttributePrediction(Strict):
 
 
 class PredictionRow(Strict):
-    """One input video: its top-k classes, or why it was rejected; where the time went.
+    """One input video, or one window of a long video: its top-k classes, or why it was rejected; where the time went.
 
     A rejected row keeps the fields known before the failure (path, digest, range, model) and
-    leaves the predictions empty.
+    leaves the predictions empty. The window fields come last and default to a whole-range row,
+    so rows with and without windows share one parquet schema.
     """
 
     path: str = Field(description="the video as given (a file, or found in a folder or a list file)")
@@ -43,3 +44,9 @@ class PredictionRow(Strict):
     decode_s: float = Field(0.0, ge=0.0, description="sampling the source + the stored codec's round trip")
     poses_s: float = Field(0.0, ge=0.0, description="person detection, keypoints and main-person tracking together")
     model_s: float = Field(0.0, ge=0.0, description="views, normalisation and the model's forward pass")
+    window: int | None = Field(
+        None, ge=0, description="the window's place in its video (0, 1, ...), start_frame..end_frame its range; "
+        "None: the range predicted whole")
+    start_s: float | None = Field(None, ge=0.0, description="a window's start in seconds of the source video")
+    end_s: float | None = Field(None, ge=0.0, description="a window's end in seconds of the source video")
+    labels: str = Field("", description="the class texts file scored against (--labels); empty: the model's classes")

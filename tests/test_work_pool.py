@@ -93,7 +93,7 @@ def test_servers_keep_their_data_in_postgres_and_deployments_belong_to_the_pool(
     deployments = {d["name"]: d for d in api_post(stack, "deployments/filter", {})}
     entrypoints = {"full-pipeline": "flows.pipeline.pevl_flow", "ablation-grid": "flows.pipeline.pevl_flow",
                    "pretrain-clip": "flows.pretrain_clip.pretrain_clip_flow",
-                   "pretrain-poses": "flows.pretrain_poses.pretrain_poses_flow"}
+                   "pretrain-poses": "flows.pretrain_poses.pretrain_poses_flow", "predict": "flows.predict.predict_flow"}
     assert set(deployments) == set(entrypoints)
     for name, d in deployments.items():
         assert d["work_pool_name"] == POOL and d["entrypoint"] == entrypoints[name]

@@ -76,8 +76,10 @@ def _tokenizer(name: str, context_length: int):
     return open_clip.get_tokenizer(name, context_length=context_length)
 
 
-def _text_encoder(cfg: ModelConfig, clip: nn.Module, classes: list[ClassText], use_words: bool) -> TextEncoder:
-    tokenizer = _tokenizer(cfg.backbone, clip.context_length)
+def _class_tokens(cfg: ModelConfig, context_length: int, classes: list[ClassText],
+                  use_words: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Token ids of the class sentences (C, L), and of their phrases (P, L) with each one's class (P,) when used."""
+    tokenizer = _tokenizer(cfg.backbone, context_length)
     sentences = tokenizer([c.text for c in classes])
     phrase_tokens = owner = None
     if use_words and cfg.sgmc.word_level == "phrases":
@@ -87,9 +89,28 @@ def _text_encoder(cfg: ModelConfig, clip: nn.Module, classes: list[ClassText], u
                 texts.append(phrase)
                 owners.append(i)
         phrase_tokens, owner = tokenizer(texts), torch.tensor(owners)
+    return sentences, phrase_tokens, owner
+
+
+def _text_encoder(cfg: ModelConfig, clip: nn.Module, classes: list[ClassText], use_words: bool) -> TextEncoder:
+    tokens = _class_tokens(cfg, clip.context_length, classes, use_words)
     adapters = _adapters(cfg, cfg.adapter.use_text, clip.transformer.width, len(clip.transformer.resblocks))
     centring = ClassCentring() if cfg.text_centre else None
-    return TextEncoder(clip, sentences, phrase_tokens, owner, adapters, use_words, centring)
+    return TextEncoder(clip, *tokens, adapters, use_words, centring)
+
+
+def build_text_encoder_for(cfg: ModelConfig, text: TextEncoder, classes: list[ClassText]) -> TextEncoder:
+    """A text encoder over other class texts that shares `text`'s frozen tower, adapters and centring.
+
+    Open vocabulary (`pevl predict --labels`): the trained text path, run on new texts. Its
+    cached frozen states are computed on `text`'s device; labels are 0..C-1 as in `build_model`.
+    """
+    classes = _sorted_classes(classes)
+    device = text.positional_embedding.device
+    tokens = _class_tokens(cfg, text.positional_embedding.shape[0], classes, text.use_words)
+    tokens = tuple(t.to(device) if t is not None else None for t in tokens)
+    # the trained encoder has the text tower's attributes: it stands in for the CLIP model it was built from
+    return TextEncoder(text, *tokens, text.adapters, text.use_words, text.centring)
 
 
 def _ucmr(cfg: ModelConfig, width: int, grid: tuple[int, int]) -> UCMR | None:

@@ -54,6 +54,8 @@ class ClipFrames:
         frame_indices: source frame index of each frame.
         frames: (T, H, W, 3) uint8 RGB; keypoints: (T, K, 3) float32 stored-frame pixels + score.
         decode_s, poses_s: seconds spent sampling + in the codec, and in the pose estimator.
+        bboxes: (T, 4) float32 the tracked person's box (x0, y0, x1, y1) in stored-frame pixels.
+        fps: the source video's frame rate.
     """
 
     frame_indices: list[int]
@@ -61,6 +63,8 @@ class ClipFrames:
     keypoints: np.ndarray
     decode_s: float
     poses_s: float
+    bboxes: np.ndarray | None = None
+    fps: float = 0.0
 
 
 class ClipPipeline:
@@ -94,47 +98,59 @@ class ClipPipeline:
     def prepare(self, video: VideoInput) -> ClipFrames:
         """Sample, store-and-decode and pose one video; Rejected with its reason when it cannot be."""
         started = time.perf_counter()
-        sampled, frames = self._decode(video)
+        sampled = self._sample(video)
+        return self.prepare_sampled(video, sampled, time.perf_counter() - started)
+
+    def prepare_sampled(self, video: VideoInput, sampled: SampledClip, sample_s: float = 0.0) -> ClipFrames:
+        """Store-and-decode and pose frames already sampled from `video` as `sample_source` samples them.
+
+        `prepare` without the sampling: a long video's windows are sampled in one pass over the file
+        (pevl/predict/windows.py). `sample_s` is the sampling's share of decode_s.
+        """
+        started = time.perf_counter()
+        frames = self._store(video, sampled)
         decoded = time.perf_counter()
-        keypoints = self._poses(video, sampled, frames)
-        return ClipFrames(list(sampled.indices), frames, keypoints, decoded - started, time.perf_counter() - decoded)
+        keypoints, bboxes = self._poses(video, sampled, frames)
+        return ClipFrames(list(sampled.indices), frames, keypoints, sample_s + decoded - started,
+                          time.perf_counter() - decoded, bboxes, sampled.info.fps)
 
     def views(self, clip: ClipFrames, clips: int, crops: int) -> dict[str, Any]:
         """One clip's evaluation views as a loader batch: video (1, V, T, S, S, 3) uint8, pose (1, V, Tp, K, 3)."""
         video, pose = eval_views(clip.frames, clip.keypoints, self.cfg, clips, crops)
         return collate([{"video": video, "pose": pose, "label": -1, "key": ""}])
 
-    def _decode(self, video: VideoInput) -> tuple[SampledClip, np.ndarray]:
+    def _sample(self, video: VideoInput) -> SampledClip:
         try:
-            sampled = sample_source(video.path, video.start_frame, video.end_frame, self.cfg.decode)
+            return sample_source(video.path, video.start_frame, video.end_frame, self.cfg.decode)
         except Exception as e:
             if is_resource_error(e):  # the machine, not the video
                 raise fault(STAGE, "cannot read", video.path, e) from None
             raise Rejected(decode_failure(e)) from None
+
+    def _store(self, video: VideoInput, sampled: SampledClip) -> np.ndarray:
         try:
-            frames = stored_frames(sampled.frames, sampled.info.fps, self.cfg.decode)
+            return stored_frames(sampled.frames, sampled.info.fps, self.cfg.decode)
         except VideoError as e:
             raise Rejected(str(e)) from None
         except OSError as e:  # the temporary folder, not the video
             raise fault(STAGE, "cannot store a temporary clip of", video.path, e) from None
         except Exception as e:
             raise Rejected(encode_failure(e)) from None
-        return sampled, frames
 
-    def _poses(self, video: VideoInput, sampled: SampledClip, frames: np.ndarray) -> np.ndarray:
+    def _poses(self, video: VideoInput, sampled: SampledClip, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # the clip id is the file's stem, a Diving48-layout clip's id: the ground-truth backend seeds its noise by it
         context = FrameContext(clip_id=video.path.stem, source=self._source(video.path),
                                dataset_root=self.dataset_root, frame_indices=tuple(sampled.indices),
                                source_size=(sampled.info.width, sampled.info.height))
         try:
-            keypoints, _ = estimate_poses(self.estimator, frames, context)
+            keypoints, bboxes = estimate_poses(self.estimator, frames, context)
         except Exception as e:
             if is_resource_error(e):
                 raise fault(STAGE, "cannot estimate the poses of", video.path, e) from None
             raise Rejected(pose_failure(e)) from None
         if not (keypoints[..., 2] > 0).any():
             raise Rejected(f"no person found: the pose estimator found no one in any of the {len(frames)} frames")
-        return keypoints
+        return keypoints, bboxes
 
     def _source(self, path: Path) -> str:
         """The video relative to the dataset root when inside it (as the clip index names it), else absolute."""

@@ -38,7 +38,7 @@ from pevl.storage.outputs import (
     skipped,
     write_atomic,
 )
-from pevl.storage.tables import read_table, write_table
+from pevl.storage.tables import read_rows, read_table, write_table
 from pose_extraction.build import domain_warning
 from schemas import DecodedClip, PipelineConfig, PoseConfig, RejectRecord, StageResult
 
@@ -62,10 +62,19 @@ class PoseJob:
 
 
 def _init_estimator(poses: dict, dataset_root: str) -> None:
-    """Build this process's estimator once; a failure is kept and reported by every job."""
+    """Build this thread's estimator once; a failure is kept and reported by every job.
+
+    A later batch with the same pose config and dataset root (a task runner's worker running one
+    batch after another) keeps the estimator already built: building it costs more than posing a
+    few clips, so rebuilding it per batch made the stage's cost grow with the number of batches.
+    """
     from pose_extraction import build_estimator
 
+    key = (json.dumps(poses, sort_keys=True), dataset_root)
+    if _worker().get("key") == key and "estimator" in _worker():
+        return
     _worker().clear()
+    _worker()["key"] = key
     try:
         _worker()["estimator"] = build_estimator(PoseConfig.model_validate(poses), Path(dataset_root))
     except Exception as e:  # reported to the parent, which stops the stage with this message
@@ -181,8 +190,7 @@ def estimate_batch(cfg: PipelineConfig, keys: list[str], workers: int = 1, concu
     task runner), so that the onnxruntime threads of all estimators fit the cores.
     """
     out, decoded_dir = paths.poses_dir(cfg), paths.decode_dir(cfg)
-    wanted = set(keys)
-    clips = [c for c in read_table(decoded_dir / "decoded.parquet", DecodedClip) if c.key in wanted]
+    clips = read_rows(decoded_dir / "decoded.parquet", DecodedClip, "key", keys)
     jobs = [PoseJob(c.model_dump(), str(decoded_dir), str(out)) for c in clips]
     poses = cfg.poses.model_dump()
     estimators = resolve_workers(workers, len(jobs)) * max(1, concurrent)

@@ -35,7 +35,8 @@ SCHEMAS: dict[type[BaseModel], pa.Schema] = {
                               ("attributes", pa.list_(pa.struct([("name", _STR), ("value", _STR), ("prob", _FLOAT)]))),
                               ("person_frames", _FLOAT),
                               ("keypoint_score", _FLOAT), ("pose_model", _STR), ("model", _STR),
-                              ("model_sha256", _STR), ("decode_s", _FLOAT), ("poses_s", _FLOAT), ("model_s", _FLOAT)]),
+                              ("model_sha256", _STR), ("decode_s", _FLOAT), ("poses_s", _FLOAT), ("model_s", _FLOAT),
+                              ("window", _OPT_INT), ("start_s", _FLOAT), ("end_s", _FLOAT), ("labels", _STR)]),
 }
 
 
@@ -52,6 +53,18 @@ def write_table(path: Path, model: type[M], records: Iterable[M]) -> int:
 def read_table(path: Path, model: type[M]) -> list[M]:
     """Read a parquet file written by write_table back into validated records."""
     return [model.model_validate(row) for row in pq.read_table(path).to_pylist()]
+
+
+def read_rows(path: Path, model: type[M], column: str, values: Iterable[str]) -> list[M]:
+    """The records of a parquet table whose `column` is one of `values`, in the table's order.
+
+    Only those rows are turned into records: a batch of a large table costs its own size, not the table's.
+    """
+    import pyarrow.compute as pc
+
+    table = pq.read_table(path)
+    wanted = table.filter(pc.is_in(table[column], value_set=pa.array(list(values), type=table.schema.field(column).type)))
+    return [model.model_validate(row) for row in wanted.to_pylist()]
 
 
 def count_rows(path: Path) -> int:

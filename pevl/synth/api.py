@@ -28,7 +28,8 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 
 
 def generate_synthdive(out: Path, clips_per_class: int, seed: int, size: tuple[int, int] = (320, 240),
-                       workers: int = 0, test_fraction: float = 0.25, classes: Sequence[int] | None = None) -> dict:
+                       workers: int = 0, test_fraction: float = 0.25, classes: Sequence[int] | None = None,
+                       vocab: str = "all") -> dict:
     """Render SynthDive into `out` in Diving48's layout plus keypoints/; returns counts and seconds.
 
     Args:
@@ -38,12 +39,16 @@ def generate_synthdive(out: Path, clips_per_class: int, seed: int, size: tuple[i
         seed: same seed, same annotations, keypoints and videos.
         size: (width, height) of the videos, even.
         workers: render processes; 0 = every core this process may use.
-        classes: labels to render (default all 48); the vocab file always lists all 48.
+        classes: labels to render (default all 48).
+        vocab: "all": the vocab file lists all 48 classes and the annotations keep Diving48's labels;
+            "rendered": it lists the rendered classes only, relabelled 0..k-1 in label order.
     """
     size = _check_size(size)
     labels = list(range(48)) if classes is None else sorted({int(c) for c in classes})
     if not labels or not all(0 <= c < 48 for c in labels):
         raise ValueError(f"classes must be labels in [0, 48), got {classes}")
+    if vocab not in ("all", "rendered"):
+        raise ValueError(f"vocab must be 'all' or 'rendered', got {vocab!r}")
     plans = make_plan(labels, clips_per_class, seed, test_fraction)
     out = Path(out)
     (out / "rgb").mkdir(parents=True, exist_ok=True)
@@ -55,9 +60,13 @@ def generate_synthdive(out: Path, clips_per_class: int, seed: int, size: tuple[i
     stale = {p.stem for p in (out / "rgb").glob("*.mp4")} - {r["vid_name"] for r in results}
     if stale:
         log.warning("%s/rgb holds %d videos of an earlier run that the new annotations do not list", out, len(stale))
-    (out / "Diving48_vocab.json").write_text(vocab_text())
+    rendered = vocab == "rendered"
+    entries = json.loads(vocab_text())
+    (out / "Diving48_vocab.json").write_text(json.dumps([entries[c] for c in labels]) if rendered else vocab_text())
+    label_of = {c: i if rendered else c for i, c in enumerate(labels)}
     for split in ("train", "test"):
-        rows = [{k: r[k] for k in ("vid_name", "label", "start_frame", "end_frame")} for r in results if r["split"] == split]
+        rows = [{"vid_name": r["vid_name"], "label": label_of[r["label"]], "start_frame": r["start_frame"],
+                 "end_frame": r["end_frame"]} for r in results if r["split"] == split]
         (out / f"Diving48_V2_{split}.json").write_text(json.dumps(rows))
     seconds = time.perf_counter() - start
     summary = {
@@ -73,7 +82,9 @@ def _params(cfg: DatasetConfig) -> dict:
     """What a generated dataset depends on (not the worker count)."""
     s = cfg.synth
     return {"version": SYNTH_VERSION, "clips_per_class": s.clips_per_class, "seed": s.seed, "width": s.width,
-            "height": s.height, "test_fraction": s.test_fraction, "classes": s.classes}
+            "height": s.height, "test_fraction": s.test_fraction, "classes": s.classes,
+            # only when set: datasets generated before the field existed stay complete
+            **({"vocab": s.vocab} if s.vocab != "all" else {})}
 
 
 def _is_complete(root: Path, params: dict) -> bool:
@@ -117,6 +128,6 @@ def ensure_synthdive(cfg: DatasetConfig) -> Path:
     _clear(root)
     s = cfg.synth
     summary = generate_synthdive(root, s.clips_per_class, s.seed, (s.width, s.height), s.workers, s.test_fraction,
-                                 s.classes)
+                                 s.classes, s.vocab)
     (root / MARKER).write_text(json.dumps({**params, "clips": summary["clips"]}, indent=1))
     return root
