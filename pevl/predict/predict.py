@@ -12,18 +12,16 @@ be; with `labels` the videos are scored against a file's class texts (vocabulary
 """
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import numpy as np
 
 from pevl.data.loader import check_views
 from pevl.predict.inputs import VideoInput, as_input
 from pevl.predict.model import LoadedModel, load_model
 from pevl.predict.pipeline import ClipFrames, ClipPipeline, Rejected
 from pevl.predict.render import VideoRender
+from pevl.predict.scoring import Prepared, ScoreQueue
 from pevl.predict.timeline import save_timeline
 from pevl.predict.vocabulary import read_labels, use_labels
 from pevl.predict.windows import (
@@ -40,10 +38,8 @@ from pevl.storage.faults import fault, is_resource_error, os_errors_are_faults, 
 from pevl.storage.integrity import file_sha256
 from pevl.storage.tables import write_table
 from pevl.train.distributed import set_threads
-from pevl.train.loop import score_views
-from pevl.train.metrics import class_attributes
 from pose_extraction.video import SampledClip
-from schemas import AttributePrediction, ConfigError, PredictionRow, save_config
+from schemas import ConfigError, PredictionRow, save_config
 
 STAGE = "predict"
 PREDICTIONS = "predictions.parquet"
@@ -51,37 +47,6 @@ CONFIG = "config.yaml"
 RENDERS = "render"  # <out>/render/<video stem>.mp4
 TIMELINES = "timelines"  # <out>/timelines/<video stem>.png
 log = logging.getLogger("pevl.predict")
-
-
-def top_classes(scores: np.ndarray, probs: np.ndarray, classes: list[dict],
-                k: int) -> tuple[list[int], list[str], list[float]]:
-    """Labels, names and probabilities of the k best-scored classes.
-
-    Ranked by the scores, as `pevl evaluate` ranks them (ties by label), not by the rounded probabilities.
-    """
-    order = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
-    return [int(c) for c in order], [classes[c]["name"] for c in order], [float(probs[c]) for c in order]
-
-
-def attribute_predictions(scores: np.ndarray, probs: np.ndarray, classes: list[dict]) -> list[AttributePrediction]:
-    """The top-1 class's attribute values, each with the summed probability of the classes that share it."""
-    attributes = class_attributes(classes)
-    top = int(np.argmax(scores))
-    out = []
-    for name, value in sorted(attributes[top].items()):
-        share = sum(float(p) for p, a in zip(probs, attributes) if a.get(name) == value)
-        out.append(AttributePrediction(name=name, value=value, prob=min(1.0, share)))
-    return out
-
-
-def _class_scores(loaded: LoadedModel, batch: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The view-averaged class scores (C,) of a one-clip batch and their softmax (C,)."""
-    import torch
-
-    with torch.no_grad():
-        scores = score_views(loaded.model, batch, loaded.device, loaded.dtype)[0]  # (C,)
-        probs = torch.softmax(scores, dim=0)
-    return scores.cpu().numpy(), probs.cpu().numpy().astype(np.float64)
 
 
 def _digest(path: Path) -> str:
@@ -94,17 +59,9 @@ def _digest(path: Path) -> str:
         return ""
 
 
-def _pose_quality(clip: ClipFrames) -> tuple[float, float]:
-    """(fraction of frames with the main person, mean keypoint score over those frames)."""
-    scores = clip.keypoints[..., 2]  # (T, K)
-    found = (scores > 0).any(axis=1)
-    return float(found.mean()), float(scores[found].mean()) if found.any() else 0.0
-
-
-def predict_clip(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, clips: int, crops: int, top_k: int,
-                 extra: dict | None = None, sampled: SampledClip | None = None,
-                 sample_s: float = 0.0) -> tuple[PredictionRow, ClipFrames | None]:
-    """One video's (or window's) row and the clip it was scored on (None when rejected).
+def prepare_clip(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, clips: int, crops: int,
+                 extra: dict | None = None, sampled: SampledClip | None = None, sample_s: float = 0.0) -> Prepared:
+    """One video (or window) decoded and posed for the model, or its rejected row.
 
     Args:
         extra: row fields known beforehand (sha256 of the file, window fields, labels file).
@@ -119,19 +76,20 @@ def predict_clip(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel,
         clip = pipeline.prepare(video) if sampled is None else pipeline.prepare_sampled(video, sampled, sample_s)
     except Rejected as e:
         log.warning("predict: %s rejected: %s", video.path, e)
-        return PredictionRow(**base, status="rejected", reason=str(e)), None
-    started = time.perf_counter()
-    scores, probs = _class_scores(loaded, pipeline.views(clip, clips, crops))
-    model_s = time.perf_counter() - started
-    labels, names, top_probs = top_classes(scores, probs, loaded.classes, top_k)
-    person_frames, keypoint_score = _pose_quality(clip)
-    row = PredictionRow(
-        **base, status="ok", frame_indices=clip.frame_indices, top_labels=labels, top_names=names,
-        top_probs=top_probs, attributes=attribute_predictions(scores, probs, loaded.classes),
-        person_frames=person_frames, keypoint_score=min(1.0, keypoint_score),
-        decode_s=clip.decode_s, poses_s=clip.poses_s, model_s=model_s,
-    )
-    return row, clip
+        return Prepared(base, row=PredictionRow(**base, status="rejected", reason=str(e)))
+    return Prepared(base, clip)
+
+
+def predict_clip(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, clips: int, crops: int, top_k: int,
+                 extra: dict | None = None, sampled: SampledClip | None = None,
+                 sample_s: float = 0.0) -> tuple[PredictionRow, ClipFrames | None]:
+    """One video's (or window's) row, scored alone, and the clip it was scored on (None when rejected)."""
+    item = prepare_clip(video, pipeline, loaded, clips, crops, extra, sampled, sample_s)
+    clip = item.clip
+    queue = ScoreQueue(loaded, (clips, crops), top_k, 1)
+    queue.add(item)
+    queue.flush()
+    return item.row, clip
 
 
 def predict_one(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, clips: int, crops: int,
@@ -143,21 +101,20 @@ def predict_one(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, 
     return predict_clip(video, pipeline, loaded, clips, crops, top_k, {"labels": labels} if labels else None)[0]
 
 
-def predict_video(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, clips: int, crops: int, top_k: int,
-                  settings: WindowSettings = WindowSettings(),
-                  labels: str = "") -> Iterator[tuple[PredictionRow, ClipFrames | None]]:
-    """One video's rows and clips: one, or one per window when `settings` window it (windows.py)."""
+def prepare_video(video: VideoInput, pipeline: ClipPipeline, loaded: LoadedModel, clips: int, crops: int,
+                  settings: WindowSettings = WindowSettings(), labels: str = "") -> Iterator[Prepared]:
+    """One video's clips for the model: one, or one per window when `settings` window it (windows.py)."""
     extra = {"labels": labels} if labels else {}
     windows, info = plan_windows(video, settings, pipeline.cfg.decode.min_frames)
     if not windows:
-        yield predict_clip(video, pipeline, loaded, clips, crops, top_k, extra or None)
+        yield prepare_clip(video, pipeline, loaded, clips, crops, extra or None)
         return
     log.info("predict: %s in %d windows of %.1f s", video.path, len(windows), settings.window_s)
     extra["sha256"] = _digest(video.path)
     for i, (window, sampled, sample_s) in enumerate(sample_windows(windows, info, pipeline.cfg.decode)):
         place = {"window": i, "start_s": round(window.start_frame / info.fps, 3),
                  "end_s": round(window.end_frame / info.fps, 3)}
-        yield predict_clip(window, pipeline, loaded, clips, crops, top_k, {**extra, **place}, sampled, sample_s)
+        yield prepare_clip(window, pipeline, loaded, clips, crops, {**extra, **place}, sampled, sample_s)
 
 
 def write_predictions(out_dir: Path, rows: list[PredictionRow], loaded: LoadedModel) -> Path:
@@ -238,19 +195,36 @@ def predict_videos(
              describe_windows(settings))
     rows: list[PredictionRow] = []
     labels_name = str(labels) if labels else ""
+    # the model sees the clips of several videos at once, as `pevl evaluate` does (scoring.py)
+    queue = ScoreQueue(loaded, (clips, crops), top_k, cfg.train.eval_batch_size or cfg.train.batch_size)
+    pending: list[tuple[str, list[Prepared], VideoRender | None]] = []  # videos whose rows are not all known
     for video, stem in progress(list(zip(items, output_stems(items))), desc="predict", unit="video",
                                 disable=not show_progress):
         drawn = VideoRender() if render else None
-        video_rows = []
-        for row, clip in predict_video(video, pipeline, loaded, clips, crops, top_k, settings, labels_name):
-            video_rows.append(row)
-            if drawn is not None:
-                drawn.add(row, clip)
-        if out_dir is not None:
-            _draw(video_rows, drawn, stem, Path(out_dir), len(loaded.classes))
-        rows += video_rows
+        video_items = []
+        for item in prepare_video(video, pipeline, loaded, clips, crops, settings, labels_name):
+            item.done = drawn.add if drawn is not None else None
+            video_items.append(item)
+            queue.add(item)
+        pending.append((stem, video_items, drawn))
+        rows += _completed(pending, out_dir, len(loaded.classes))
+    queue.flush()
+    rows += _completed(pending, out_dir, len(loaded.classes))
     if out_dir is not None:
         write_predictions(Path(out_dir), rows, loaded)
+    return rows
+
+
+def _completed(pending: list[tuple[str, list[Prepared], VideoRender | None]], out_dir: str | Path | None,
+               num_classes: int) -> list[PredictionRow]:
+    """The rows of the leading videos whose rows are all known (taken off `pending`), their pictures drawn."""
+    rows: list[PredictionRow] = []
+    while pending and all(item.row is not None for item in pending[0][1]):
+        stem, video_items, drawn = pending.pop(0)
+        video_rows = [item.row for item in video_items]
+        if out_dir is not None:
+            _draw(video_rows, drawn, stem, Path(out_dir), num_classes)
+        rows += video_rows
     return rows
 
 
