@@ -6,6 +6,8 @@ to ONNX and run rtmlib end to end on them:
 - YOLOX end2end: input (1, 3, 640, 640) raw 0..255 BGR -> dets (1, N, 5) xyxy + score, labels (1, N).
 - RTMPose SimCC: input (1, 3, 256, 192) normalised crop -> simcc_x (1, 17, 384), simcc_y (1, 17, 512).
 - RTMO: input (1, 3, 640, 640) raw -> dets (1, N, 5), keypoints (1, N, 17, 3).
+The batch dimension is fixed at 1, or symbolic (`dynamic_batch=True`) for stacked runs: every item
+of a batch is computed on its own.
 
 Their outputs are deterministic and meaningful: the detectors put detection 0 on the box around
 white pixels (all channels > 200) and detection 1 around pure red ones (R > 200, G and B < 60), with
@@ -49,21 +51,21 @@ def _modules(width: int, depth: int):
             self.head = nn.Linear(width, out)
 
         def forward(self, x):
-            feat = self.convs(x / 255.0).mean(dim=(2, 3))  # (1, width)
+            feat = self.convs(x / 255.0).mean(dim=(2, 3))  # (B, width)
             return torch.tanh(self.head(feat))
 
     def blob_boxes(x, xs, ys):
-        """(1, 3, H, W) raw BGR -> boxes (N, 4) around the white and the red pixels, found (N,) 0/1."""
-        b, g, r = x[0, 0], x[0, 1], x[0, 2]
+        """(B, 3, H, W) raw BGR -> boxes (B, N, 4) around the white and the red pixels, found (B, N) 0/1."""
+        b, g, r = x[:, 0], x[:, 1], x[:, 2]
         white = (b > 200) & (g > 200) & (r > 200)
         red = (r > 200) & (g < 60) & (b < 60)
-        masks = torch.stack([white, red])  # (N, H, W)
-        x1 = torch.where(masks, xs, 1e6).amin(dim=(1, 2))
-        y1 = torch.where(masks, ys, 1e6).amin(dim=(1, 2))
-        x2 = torch.where(masks, xs + 1, -1e6).amax(dim=(1, 2))
-        y2 = torch.where(masks, ys + 1, -1e6).amax(dim=(1, 2))
-        found = masks.flatten(1).any(dim=1).float()  # (N,)
-        return torch.stack([x1, y1, x2, y2], dim=1) * found[:, None], found
+        masks = torch.stack([white, red], dim=1)  # (B, N, H, W)
+        x1 = torch.where(masks, xs, 1e6).amin(dim=(2, 3))
+        y1 = torch.where(masks, ys, 1e6).amin(dim=(2, 3))
+        x2 = torch.where(masks, xs + 1, -1e6).amax(dim=(2, 3))
+        y2 = torch.where(masks, ys + 1, -1e6).amax(dim=(2, 3))
+        found = masks.flatten(2).any(dim=2).float()  # (B, N)
+        return torch.stack([x1, y1, x2, y2], dim=2) * found[..., None], found
 
     class BlobDetector(nn.Module):
         """YOLOX end2end stand-in."""
@@ -76,9 +78,9 @@ def _modules(width: int, depth: int):
 
         def forward(self, x):
             boxes, found = blob_boxes(x, self.xs, self.ys)
-            scores = found * (0.9 + 0.05 * self.backbone(x)[0])  # (N,)
-            dets = torch.cat([boxes, scores[:, None]], dim=1)[None]  # (1, N, 5)
-            labels = (dets[..., 4] * 0).long()  # (1, N): class 0, person
+            scores = found * (0.9 + 0.05 * self.backbone(x))  # (B, N)
+            dets = torch.cat([boxes, scores[..., None]], dim=2)  # (B, N, 5)
+            labels = (dets[..., 4] * 0).long()  # (B, N): class 0, person
             return dets, labels
 
     class TemplatePose(nn.Module):
@@ -95,10 +97,10 @@ def _modules(width: int, depth: int):
             self.register_buffer("bins_y", torch.arange(int(crop_h * split)).float())
 
         def forward(self, x):
-            score = 0.85 + 0.1 * self.backbone(x)[0]  # (K,)
-            simcc_x = score[:, None] * torch.exp(-0.5 * (self.bins_x[None] - self.peak_x[:, None]) ** 2)
-            simcc_y = score[:, None] * torch.exp(-0.5 * (self.bins_y[None] - self.peak_y[:, None]) ** 2)
-            return simcc_x[None], simcc_y[None]  # (1, K, Wx), (1, K, Wy)
+            score = 0.85 + 0.1 * self.backbone(x)  # (B, K)
+            simcc_x = score[..., None] * torch.exp(-0.5 * (self.bins_x[None] - self.peak_x[:, None]) ** 2)
+            simcc_y = score[..., None] * torch.exp(-0.5 * (self.bins_y[None] - self.peak_y[:, None]) ** 2)
+            return simcc_x, simcc_y  # (B, K, Wx), (B, K, Wy)
 
     class BlobRTMO(BlobDetector):
         """RTMO stand-in: the detector's boxes, each with the template joints inside it."""
@@ -109,36 +111,39 @@ def _modules(width: int, depth: int):
 
         def forward(self, x):
             dets, _ = super().forward(x)
-            boxes, scores = dets[0, :, :4], dets[0, :, 4]
-            wh = boxes[:, 2:] - boxes[:, :2]  # (N, 2)
-            xy = boxes[:, None, :2] + self.template[None] * wh[:, None]  # (N, K, 2)
-            kpt_scores = scores[:, None] * (xy[..., 0] * 0 + 1)  # (N, K)
-            return dets, torch.cat([xy, kpt_scores[..., None]], dim=2)[None]  # (1, N, K, 3)
+            boxes, scores = dets[..., :4], dets[..., 4]
+            wh = boxes[..., 2:] - boxes[..., :2]  # (B, N, 2)
+            xy = boxes[:, :, None, :2] + self.template * wh[:, :, None]  # (B, N, K, 2)
+            kpt_scores = scores[..., None] * (xy[..., 0] * 0 + 1)  # (B, N, K)
+            return dets, torch.cat([xy, kpt_scores[..., None]], dim=3)  # (B, N, K, 3)
 
     return BlobDetector, TemplatePose, BlobRTMO
 
 
-def _export(module, shape: tuple[int, ...], outputs: list[str], path: Path) -> Path:
+def _export(module, shape: tuple[int, ...], outputs: list[str], path: Path, dynamic_batch: bool) -> Path:
     import torch
 
     module.eval()
     example = torch.rand(shape) * 255
+    axes = {name: {0: "batch"} for name in ["input", *outputs]} if dynamic_batch else None
     torch.onnx.export(module, (example,), str(path), input_names=["input"], output_names=outputs,
-                      dynamo=DYNAMO, external_data=False, verbose=False)
+                      dynamic_axes=axes, dynamo=DYNAMO, external_data=False, verbose=False)
     return path
 
 
-def export_models(folder: Path, width: int = 8, depth: int = 1, seed: int = 0) -> dict[str, Path]:
+def export_models(folder: Path, width: int = 8, depth: int = 1, seed: int = 0,
+                  dynamic_batch: bool = False) -> dict[str, Path]:
     """Export the three stand-ins to `folder`; returns {"det": ..., "pose": ..., "rtmo": ...} .onnx paths."""
     import torch
 
     torch.manual_seed(seed)
     detector, pose, rtmo = _modules(width, depth)
     folder.mkdir(parents=True, exist_ok=True)
+    export = {"dynamic_batch": dynamic_batch}
     return {
-        "det": _export(detector(), (1, 3, 640, 640), ["dets", "labels"], folder / "yolox_standin.onnx"),
-        "pose": _export(pose(), (1, 3, 256, 192), ["simcc_x", "simcc_y"], folder / "rtmpose_standin.onnx"),
-        "rtmo": _export(rtmo(), (1, 3, 640, 640), ["dets", "keypoints"], folder / "rtmo_standin.onnx"),
+        "det": _export(detector(), (1, 3, 640, 640), ["dets", "labels"], folder / "yolox_standin.onnx", **export),
+        "pose": _export(pose(), (1, 3, 256, 192), ["simcc_x", "simcc_y"], folder / "rtmpose_standin.onnx", **export),
+        "rtmo": _export(rtmo(), (1, 3, 640, 640), ["dets", "keypoints"], folder / "rtmo_standin.onnx", **export),
     }
 
 
