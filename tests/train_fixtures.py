@@ -34,30 +34,32 @@ def tiny_config(tmp_path: Path, overrides: list[str] | None = None) -> PipelineC
     return load_config(ROOT / "configs/demo.yaml", base + list(overrides or []))
 
 
+def make_client_store(path: Path) -> None:
+    """An empty MLflow sqlite store at its latest migration, made as a tracking client makes one."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+
+
 def sqlite_uri(tmp_path_factory, folder: Path) -> str:
-    """A fresh MLflow sqlite store in `folder`, copied from a session template (MLflow's schema
-    migrations take ~5-10 s per new database; a copy opens in ~0.1 s)."""
-    import shutil
+    """A fresh MLflow sqlite store in `folder`, copied from a template made once per test run and shared
+    by its workers (MLflow's schema migrations take ~5-10 s per new database; a copy opens in ~0.1 s).
+    `tmp_path_factory` is unused, kept for the callers."""
+    from run_cache import once
+    from server_stores import copy_sqlite
 
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        from mlflow.tracking import MlflowClient
-
-        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(template, folder / "mlflow.db")
+    copy_sqlite(once("mlflow-client.db", make_client_store), folder / "mlflow.db")
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
 @pytest.fixture(scope="module", name="mlflow_uri")
 def migrated_mlflow_uri(tmp_path_factory):
     """Fixture `mlflow_uri`: a real `mlflow server` (SQLite, 1 worker, 127.0.0.1) on a pre-migrated store
-    (the server skips ~10 s of migrations), stopped in finally. Import it into a test module to use it."""
+    (the server skips ~10 s of migrations; tests/server_stores.py), stopped in finally. Import it into a
+    test module to use it."""
     from servers import mlflow_server
 
-    state = tmp_path_factory.mktemp("mlflow-state")
-    sqlite_uri(tmp_path_factory, state / "mlflow")
-    with mlflow_server(state) as rec:
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-state")) as rec:
         yield rec.url
 
 
