@@ -24,8 +24,9 @@ $(DEV_STAMP): $(STAMP)
 install: $(STAMP)
 install-dev: $(DEV_STAMP)
 
+# Telemetry off for the demo's own Prefect client too (the servers run with it off: pevl/services/servers.py).
 demo: $(STAMP)
-	$(BIN)/pevl demo configs/demo.yaml
+	DO_NOT_TRACK=1 $(BIN)/pevl demo configs/demo.yaml
 
 # System programs the tests run for real, from Debian's packages where missing (root or sudo;
 # nothing to do when present): PostgreSQL's server programs (initdb, pg_ctl) for

@@ -9,6 +9,7 @@ source of the stage module and every project module it imports, transitively (fo
 import ast
 import hashlib
 import json
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ def _imported_names(tree: ast.AST, package: str) -> set[str]:
     return {n for n in names if n.split(".")[0] in PROJECT_PACKAGES}
 
 
+# CPython 3.11's ast.parse is not safe in two threads at once ("AST constructor recursion depth
+# mismatch"): the train stage's key is computed while the grid's rows compute theirs (grid beside train).
+_PARSE = threading.Lock()
+
+
 @lru_cache(maxsize=None)
 def module_sources(module: str, root: Path = ROOT) -> tuple[Path, ...]:
     """Source files of `module` and of the project modules it imports, transitively, sorted."""
@@ -56,7 +62,8 @@ def module_sources(module: str, root: Path = ROOT) -> tuple[Path, ...]:
             continue
         seen[name] = path
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        tree = ast.parse(path.read_text(), filename=str(path))
+        with _PARSE:
+            tree = ast.parse(path.read_text(), filename=str(path))
         todo.extend(_imported_names(tree, package) - seen.keys())
     return tuple(sorted(set(seen.values())))
 

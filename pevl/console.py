@@ -1,8 +1,10 @@
 """The one place CLI output goes to stdout (logs go through `logging` to stderr)."""
 
+import contextlib
 import logging
 import shutil
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 
@@ -20,6 +22,21 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("matplotlib", "PIL", "urllib3", "httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def quiet_logs(level: int = logging.WARNING) -> Iterator[None]:
+    """Within the block, the console's log handlers show only records of `level` and above
+    (a step whose INFO lines, e.g. open_clip's model-loading chatter, would bury the console's story)."""
+    handlers = logging.getLogger().handlers
+    before = [h.level for h in handlers]
+    for h in handlers:
+        h.setLevel(max(h.level, level))
+    try:
+        yield
+    finally:
+        for h, old in zip(handlers, before):
+            h.setLevel(old)
 
 
 def is_terminal(stream: object) -> bool:

@@ -12,7 +12,7 @@ captures it. Writes, each at 1600 px wide:
 
 - prefect-flow-run.png: the latest `pevl` flow run's page with its task graph;
 - mlflow-runs.png: the experiment's runs table, the grid parent run of that flow run expanded into its child
-  runs, with the test metric columns;
+  runs, with the test metric columns and what each row changes (the tags pevl.vs_previous, pevl.changes);
 - mlflow-artifacts-confusion.png / mlflow-artifacts-pose-overlay.png: a grid child run's
   artifacts, the confusion matrix and the pose overlay of its test split.
 """
@@ -282,12 +282,14 @@ def shoot_mlflow_artifacts(page: Page, mlflow: str, exp_id: str, run_id: str, ou
     return shots
 
 
-METRICS = ["metrics.`test/top1`", "metrics.`test/top5`", "metrics.`test/mean_class_acc`", "metrics.`val/top1`"]
-RUN_COLUMNS = ["attributes.`Dataset`", *METRICS]
+METRICS = ["metrics.`test/top1`", "metrics.`test/top5`", "metrics.`test/mean_class_acc`"]
+# what each grid row changes (pevl/grid/changes.py): vs the row above, and vs the grid's base config
+TAGS = ["tags.`pevl.vs_previous`", "tags.`pevl.changes`"]
+RUN_COLUMNS = ["attributes.`Dataset`", *METRICS, *TAGS]
 # The table's column ids (AG Grid's, as MLflow 3.17 names them) in the order shown, with widths in px.
-COLUMN_ORDER = ["1", "attributes.`Run Name`", "runDateAndNestInfo", *METRICS, "attributes.`Dataset`", "duration"]
-COLUMN_WIDTHS = {"attributes.`Run Name`": 250, "runDateAndNestInfo": 140, **dict.fromkeys(METRICS, 140),
-                 "attributes.`Dataset`": 330}
+COLUMN_ORDER = ["1", "attributes.`Run Name`", "runDateAndNestInfo", *METRICS, *TAGS, "attributes.`Dataset`", "duration"]
+COLUMN_WIDTHS = {"attributes.`Run Name`": 220, "runDateAndNestInfo": 120, **dict.fromkeys(METRICS, 120),
+                 "tags.`pevl.vs_previous`": 300, "tags.`pevl.changes`": 420, "attributes.`Dataset`": 300}
 
 
 def table_state_script(exp_id: str, parent: str, columns: list[str]) -> str:
