@@ -2,8 +2,8 @@
 
 Each helper starts the real program on a free 127.0.0.1 port with its state under a temp dir
 (via `pevl.services.servers`) and stops it in `finally`, failures included. Prefect's in-process log and
-event workers are drained before the Prefect server stops (otherwise they retry for ~65 s). Each server
-starts on a copy of the run's migrated empty database (tests/server_stores.py), not on an empty state dir.
+event workers are drained before the Prefect server stops (otherwise they retry for ~65 s). Each MLflow
+server starts on a copy of the run's migrated empty database (tests/server_stores.py).
 
 Use as context managers, or through the module-scoped fixtures `prefect_api` / `mlflow_uri`
 (import them into a test module: `from servers import prefect_api, mlflow_uri`).
@@ -43,7 +43,6 @@ def prefect_server(state: Path, port: int | None = None, timeout: float = 120.0)
     """A real `prefect server start` (no UI, SQLite in state) on a free port; stopped on exit."""
     port = port or services.free_port()
     try:
-        seed_server_databases(state, ("prefect",))
         rec, _ = services.start(services.prefect_service(state, port, ui=False), state, timeout)
         yield rec
     finally:
@@ -56,7 +55,7 @@ def mlflow_server(state: Path, port: int | None = None, timeout: float = 120.0) 
     """A real `mlflow server` (SQLite, local artifacts, 1 worker) on a free port; stopped on exit."""
     port = port or services.free_port()
     try:
-        seed_server_databases(state, ("mlflow",))
+        seed_server_databases(state)
         rec, _ = services.start(services.mlflow_service(state, port), state, timeout)
         yield rec
     finally:
