@@ -21,8 +21,11 @@ from pathlib import Path
 from pevl.console import say
 
 
-def make_shards(cache: Path, short_side: int, clips_per_class: int, size: str):
-    """A PipelineConfig whose SynthDive shards exist (built by the data stages once, then reused)."""
+def make_shards(cache: Path, short_side: int, clips_per_class: int, size: str, overrides: tuple[str, ...] = ()):
+    """A PipelineConfig whose SynthDive shards exist (built by the data stages once, then reused).
+
+    `overrides`: more `--set` values on top of configs/demo.yaml (e.g. the stored codec).
+    """
     from pevl.pipeline import DATA_STAGES, run_stages
     from schemas import load_config
 
@@ -31,7 +34,7 @@ def make_shards(cache: Path, short_side: int, clips_per_class: int, size: str):
     cfg = load_config(root / "configs/demo.yaml", [
         f"work_dir={cache / 'work'}", f"dataset.root={cache / f'synthdive-{clips_per_class}-{w}x{h}'}",
         f"dataset.synth.clips_per_class={clips_per_class}", f"dataset.synth.width={w}",
-        f"dataset.synth.height={h}", f"decode.short_side={short_side}", "tracking.enabled=false",
+        f"dataset.synth.height={h}", f"decode.short_side={short_side}", "tracking.enabled=false", *overrides,
     ])
     run_stages(cfg, DATA_STAGES)
     return cfg

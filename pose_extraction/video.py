@@ -126,17 +126,26 @@ def stored_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return even(width), even(height)
 
 
-def resize_short_side(frame: np.ndarray, short_side: int) -> np.ndarray:
+def resize_short_side(frame: np.ndarray, short_side: int, out: np.ndarray | None = None) -> np.ndarray:
     """Resize one (H, W, 3) frame so its short side is `short_side`.
 
     Shrinking by 2x or more first averages k x k pixel blocks when k divides both sides (OpenCV's
     fast integer INTER_AREA), else halves with Gaussian pyramid steps: both anti-aliased and 3-10x
     faster than INTER_AREA at a non-integer factor. A bilinear step then reaches the exact size.
+
+    Args:
+        out: an array of the resized frame's shape to write it into (a row of a clip's stack,
+            which saves stacking a copy); ValueError when its shape is another.
     """
     h, w = frame.shape[:2]
     size = stored_size(w, h, short_side)
+    if out is not None and out.shape != (size[1], size[0], *frame.shape[2:]):
+        raise ValueError(f"resize_short_side: out has shape {out.shape}, the resized frame {(size[1], size[0])}")
     if size == (w, h):
-        return frame
+        if out is None:
+            return frame
+        out[...] = frame
+        return out
     k = min(h, w) // short_side
     if k >= 2 and h % k == 0 and w % k == 0:
         frame = cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA)
@@ -144,7 +153,7 @@ def resize_short_side(frame: np.ndarray, short_side: int) -> np.ndarray:
         while min(h, w) >= 2 * short_side:
             frame = cv2.pyrDown(frame)
             h, w = frame.shape[:2]
-    return cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(frame, size, dst=out, interpolation=cv2.INTER_LINEAR)
 
 
 def _seek(cap: cv2.VideoCapture, first: int, seek_after: int) -> int:
@@ -165,29 +174,55 @@ def swap_rb(frames: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frames.reshape(t * h, w, c), cv2.COLOR_BGR2RGB).reshape(t, h, w, c)
 
 
+def _kept_shape(frame: np.ndarray, short_side: int | None) -> tuple[int, int]:
+    """(height, width) of a retrieved frame as it is kept: resized to `short_side`, or as it is."""
+    h, w = frame.shape[:2]
+    if short_side is None:
+        return h, w
+    w, h = stored_size(w, h, short_side)
+    return h, w
+
+
+def _store_row(stack: np.ndarray, i: int, frame: np.ndarray, short_side: int | None, name: str, want: int) -> None:
+    """Write a retrieved frame (resized when asked) into row i of a clip's (T, H, W, 3) stack."""
+    if frame.shape[2:] != (3,) or stack.shape[1:3] != _kept_shape(frame, short_side):
+        raise VideoError(f"undecodable: {name} changes frame size at frame {want}", readable=want)
+    if short_side is None:
+        stack[i] = frame
+    else:
+        resize_short_side(frame, short_side, out=stack[i])
+
+
 def _decode_at(cap: cv2.VideoCapture, name: str, indices: list[int], seek_after: int,
                short_side: int | None) -> np.ndarray:
-    """Frames at sorted `indices` from an open capture, (T, H, W, 3) BGR."""
+    """Frames at sorted `indices` from an open capture, (T, H, W, 3) BGR.
+
+    Each kept frame is resized straight into its row of the result (no list of frames stacked
+    afterwards); a repeated index copies the row before it.
+    """
     if not indices or any(b < a for a, b in zip(indices, indices[1:])) or indices[0] < 0:
         raise ValueError(f"indices must be non-empty, non-negative and sorted, got {indices[:8]}...")
     pos = _seek(cap, indices[0], seek_after)
-    out: list[np.ndarray] = []
-    frame = None
-    for want in indices:
+    stack: np.ndarray | None = None
+    last = -1  # the row holding frame pos - 1, or -1 when that frame is not retrieved yet
+    for i, want in enumerate(indices):
         while pos <= want:
             if not cap.grab():
                 raise VideoError(f"truncated: {name} ends after {pos} frames, the clip needs frame {want}",
                                  readable=pos)
             pos += 1
-            frame = None
-        if frame is None:
-            ok, frame = cap.retrieve()
-            if not ok or frame is None:
-                raise VideoError(f"undecodable: {name} frame {want} cannot be decoded", readable=want)
-            if short_side is not None:
-                frame = resize_short_side(frame, short_side)
-        out.append(frame)
-    return np.stack(out)
+            last = -1
+        if last >= 0:
+            stack[i] = stack[last]
+            continue
+        ok, frame = cap.retrieve()
+        if not ok or frame is None:
+            raise VideoError(f"undecodable: {name} frame {want} cannot be decoded", readable=want)
+        if stack is None:
+            stack = np.empty((len(indices), *_kept_shape(frame, short_side), 3), np.uint8)  # (T, H, W, 3)
+        _store_row(stack, i, frame, short_side, name, want)
+        last = i
+    return stack
 
 
 def read_frames(source: Path | bytes, indices: list[int], seek_after: int = 300,

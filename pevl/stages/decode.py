@@ -47,8 +47,8 @@ class DecodeJob:
     decode: dict
 
 
-def _write_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig, out: Path, sampled) -> str | None:
-    """Store one sampled clip; None when done, an encoder's reject reason when only this clip fails.
+def _write_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig, out: Path, sampled) -> DecodedClip | str:
+    """Store one sampled clip; its record when done, an encoder's reject reason when only this clip fails.
 
     A write that fails for any OS reason, or an encoder failing in a folder that cannot be
     written, is the system's fault (SystemFault), never the clip's.
@@ -73,7 +73,7 @@ def _write_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig, out: Path, 
     with os_errors_are_faults(STAGE):
         os.replace(tmp, out / "clips" / f"{job.key}.{VIDEO_EXT}")
         write_atomic(out / "clips" / f"{job.key}.json", record.model_dump_json())  # written last: clip done
-    return None
+    return record
 
 
 def _read_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig):
@@ -87,8 +87,8 @@ def _read_clip(job: DecodeJob, clip: ClipRecord, cfg: DecodeConfig):
         raise
 
 
-def decode_clip_job(job: DecodeJob) -> tuple[str, str | None]:
-    """Decode, resize and store one clip. Returns (key, reject reason or None).
+def decode_clip_job(job: DecodeJob) -> tuple[str, DecodedClip | RejectRecord]:
+    """Decode, resize and store one clip. Returns (key, the record written: the clip's or its reject).
 
     Only the input's own faults become a reject; a system fault raises SystemFault.
     """
@@ -103,13 +103,14 @@ def decode_clip_job(job: DecodeJob) -> tuple[str, str | None]:
         log.warning("decode: %s failed", clip.clip_id, exc_info=True)
         reason = decode_failure(e)
     else:
-        reason = _write_clip(job, clip, cfg, out, sampled)
-        if reason is None:
-            return job.key, None
+        stored = _write_clip(job, clip, cfg, out, sampled)
+        if isinstance(stored, DecodedClip):
+            return job.key, stored
+        reason = stored
     reject = RejectRecord(clip_id=clip.clip_id, stage=STAGE, reason=reason)
     with os_errors_are_faults(STAGE):
         write_atomic(out / "rejects" / f"{job.key}.json", reject.model_dump_json())
-    return job.key, reason
+    return job.key, reject
 
 
 def probe_encoder(cfg: DecodeConfig, folder: Path) -> None:
@@ -132,18 +133,22 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _collect(out: Path, keys: dict[str, str]) -> tuple[list[DecodedClip], list[RejectRecord]]:
+def _collect(out: Path, keys: dict[str, str],
+             records: dict[str, DecodedClip | RejectRecord]) -> tuple[list[DecodedClip], list[RejectRecord]]:
+    """Every clip's record, in index order: this run's as its workers returned them, an earlier
+    (interrupted) run's read back from its .json."""
     decoded, rejects = [], []
-    for key, clip_id in keys.items():
+    for key in keys:
+        record = records.get(key)
         done = out / "clips" / f"{key}.json"
-        if done.exists():
-            decoded.append(DecodedClip.model_validate_json(done.read_text()))
+        if isinstance(record, DecodedClip) or (record is None and done.exists()):
+            decoded.append(record or DecodedClip.model_validate_json(done.read_text()))
             video = out / "clips" / f"{key}.{VIDEO_EXT}"
             if not video.is_file():  # this stage wrote it before the .json: the system lost it
                 raise fault(STAGE, "lost", video, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)))
         else:
             path = out / "rejects" / f"{key}.json"
-            rejects.append(RejectRecord.model_validate(json.loads(path.read_text())))
+            rejects.append(record or RejectRecord.model_validate(json.loads(path.read_text())))
     return decoded, rejects
 
 
@@ -170,10 +175,12 @@ def run_decode(cfg: PipelineConfig, force: bool = False, verify: bool = False) -
         log.info("decode: resuming, %d of %d clips already done", len(clips) - len(todo), len(clips))
     root, dec = str(paths.dataset_root(cfg)), cfg.decode.model_dump()
     jobs = [DecodeJob(c.model_dump(), make_key(c.clip_id), root, str(out), dec) for c in todo]
-    for key, reason in run_jobs(decode_clip_job, jobs, cfg.decode.workers, "decode", _init_worker):
-        if reason:
-            log.debug("decode: rejected %s: %s", key, reason)
-    decoded, rejects = _collect(out, keys)
+    records: dict[str, DecodedClip | RejectRecord] = {}
+    for key, record in run_jobs(decode_clip_job, jobs, cfg.decode.workers, "decode", _init_worker):
+        records[key] = record
+        if isinstance(record, RejectRecord):
+            log.debug("decode: rejected %s: %s", key, record.reason)
+    decoded, rejects = _collect(out, keys, records)
     write_table(out / "decoded.parquet", DecodedClip, decoded)
     write_table(out / "rejects.parquet", RejectRecord, rejects)
     counts = {"clips": len(clips), "decoded": len(decoded), "rejects": len(rejects)}
