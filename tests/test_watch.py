@@ -132,12 +132,17 @@ def watch(env: dict[str, str], flow_run_id: str) -> subprocess.CompletedProcess:
 def test_watch_follows_a_running_flow_to_its_end(prefect, tmp_path):
     go = tmp_path / "go"
     flow, run_id = start_flow(prefect, "--go", str(go))  # the run waits for `go`: the watch sees it from its start
-    with subprocess.Popen([services.console_script("pevl"), "watch", run_id], env=prefect, cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    err_file = tmp_path / "watch.err"
+    with err_file.open("w") as err_out, subprocess.Popen(
+            [services.console_script("pevl"), "watch", run_id], env=prefect, cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=err_out, text=True) as proc:
         first = proc.stdout.readline()
         go.touch()
-        rest, err = proc.communicate(timeout=300)
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, first + rest, err)
+        # read on through the same buffered reader: communicate() would read the pipe beneath it and
+        # lose the lines readline() had already buffered
+        rest = proc.stdout.read()
+        proc.wait(timeout=300)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, first + rest, err_file.read_text())
     flow.communicate(timeout=120)
     lines = done.stdout.splitlines()
     assert done.returncode == 0 and flow.returncode == 0, done.stdout + done.stderr
